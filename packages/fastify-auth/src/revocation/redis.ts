@@ -1,0 +1,298 @@
+/**
+ * The shared revocation list in Redis, mirrored in memory by every instance.
+ *
+ * ## Redis layout (shown with the default `keyPrefix` `gatehouse:`)
+ *
+ * | Key / channel                  | Type       | Content                                           |
+ * | ------------------------------ | ---------- | ------------------------------------------------- |
+ * | `gatehouse:{revocations}:jti`  | sorted set | member = access token `jti`, score = expiry (ms)  |
+ * | `gatehouse:{revocations}:sid`  | sorted set | member = session `sid`, score = expiry (ms)       |
+ * | `gatehouse:revocations`        | channel    | one message per revoked id (below)                |
+ *
+ * - Scores are epoch milliseconds (integers) from the writer's clock: the entry stops counting
+ *   once `now >= score`. A re-revoke keeps the later expiry (`ZADD GT`).
+ * - `{revocations}` is a Cluster hash tag: both sets live in one slot, so one script can write
+ *   both. Clients must not set ioredis' own `keyPrefix` option (it would prefix twice).
+ * - Every key has a TTL, kept at least as far out as the set's highest score; members with a
+ *   score below `now` are removed on every write (`ZREMRANGEBYSCORE -inf (now`).
+ * - Message: JSON `{"t":"jti"|"sid","id":"<id>","exp":<expiry ms>}`, published after the write.
+ *
+ * Writes: `revoke()` runs one Lua script (ZADD GT, ZREMRANGEBYSCORE, PTTL/PEXPIRE on each set it
+ * touches; see `redis-scripts.ts`), then PUBLISHes one message per id.
+ *
+ * Reads: the mirror SUBSCRIBEs first, then copies every live entry from both sets with
+ * `ZRANGE <key> <min> +inf BYSCORE LIMIT 0 <pageSize> WITHSCORES` (pageSize 10 000; `min` starts
+ * at now and moves to each page's last score), so nothing published during the copy is lost and
+ * a 1 000 000-entry list loads without blocking Redis for long. Every reconnect of the subscriber
+ * resyncs again. Entries are only ever added, so a resync is a union: an entry the mirror holds
+ * stays until it expires, even if Redis restarted empty.
+ */
+import { once } from 'node:events'
+import type { Cluster, Redis } from 'ioredis'
+import { RevocationMirror, revocationTargets, systemClock, type RevocationKind } from './mirror.ts'
+import { decodeMessage, encodeMessage, PAGE_AFTER_SCRIPT, REVOKE_SCRIPT } from './redis-scripts.ts'
+import type { Clock, RevocationEntry, RevocationList, RevocationLog } from './types.ts'
+
+type Client = Redis | Cluster
+
+/** Options for {@link RedisRevocationList}. */
+export interface RedisRevocationListOptions {
+  /** Connection for commands (scripts, PUBLISH). Owned by the caller: `close()` leaves it open. */
+  redis: Client
+  /**
+   * Connection for SUBSCRIBE, which cannot carry other commands. A client is used as is and
+   * left open by `close()`; a factory's client, or `redis.duplicate()` when omitted, is owned
+   * and quit by `close()`.
+   */
+  subscriber?: Client | (() => Client)
+  /** Time source, epoch ms. Default `Date.now`. Also the `now` sent to the scripts. */
+  clock?: Clock
+  /** Prefix of every key and of the channel. Default `gatehouse:`. */
+  keyPrefix?: string
+  /** How often the subscriber is PINGed to prove the mirror is current. Default 1000 ms. */
+  heartbeatMs?: number
+  /** How often expired entries leave the mirror. Default 60 000 ms. */
+  sweepMs?: number
+  /** Entries per resync page. Default 10 000. */
+  pageSize?: number
+  log?: RevocationLog
+}
+
+/**
+ * Writer and reader of the shared list. `isRevoked` answers from the in-memory mirror;
+ * `staleness` says how far behind Redis that mirror may be (Infinity before the first sync).
+ */
+export class RedisRevocationList implements RevocationList {
+  readonly #redis: Client
+  readonly #subscriberSource: Client | (() => Client)
+  #subscriber: Client | undefined
+  readonly #ownsSubscriber: boolean
+  readonly #keys: { jti: string, sid: string }
+  readonly #channel: string
+  readonly #clock: Clock
+  readonly #mirror: RevocationMirror
+  readonly #heartbeatMs: number
+  readonly #sweepMs: number
+  readonly #pageSize: number
+  readonly #log: RevocationLog | undefined
+  #started = false
+  #closed = false
+  #hasSynced = false
+  /** Subscriber connected and resynced since its last (re)connect: only then is lastHeard true. */
+  #isLive = false
+  /** Bumped on every subscriber disconnect, so a sync or PING that spans one is not trusted. */
+  #generation = 0
+  #passGeneration = -1
+  #lastHeard = -Infinity
+  #syncing: Promise<void> | null = null
+  #isSyncWanted = false
+  #isPinging = false
+  #heartbeat: NodeJS.Timeout | undefined
+
+  constructor (options: RedisRevocationListOptions) {
+    const prefix = options.keyPrefix ?? 'gatehouse:'
+    this.#redis = options.redis
+    // Created in ready(), not here: a writer that never reads opens no second connection.
+    this.#subscriberSource = options.subscriber ?? (() => options.redis.duplicate())
+    this.#ownsSubscriber = typeof this.#subscriberSource === 'function'
+    this.#keys = { jti: `${prefix}{revocations}:jti`, sid: `${prefix}{revocations}:sid` }
+    this.#channel = `${prefix}revocations`
+    this.#clock = options.clock ?? systemClock
+    this.#mirror = new RevocationMirror(this.#clock)
+    this.#heartbeatMs = options.heartbeatMs ?? 1000
+    this.#sweepMs = options.sweepMs ?? 60_000
+    this.#pageSize = options.pageSize ?? 10_000
+    this.#log = options.log
+  }
+
+  /**
+   * Writes to Redis and publishes. The entry lands in this instance's mirror first, so this
+   * instance honours it even when Redis is unreachable (the promise then rejects).
+   */
+  async revoke (entry: RevocationEntry, ttlSeconds: number): Promise<void> {
+    const now = Math.floor(this.#clock.now())
+    const expiresAt = Math.ceil(now + ttlSeconds * 1000)
+    const targets = revocationTargets(entry, ttlSeconds)
+    if (targets.length === 0) return
+    for (const { kind, id } of targets) this.#mirror.add(kind, id, expiresAt)
+    const ids = { jti: '', sid: '' }
+    for (const { kind, id } of targets) ids[kind] = id
+    await this.#redis.eval(REVOKE_SCRIPT, 2, this.#keys.jti, this.#keys.sid, now, expiresAt, ids.jti, ids.sid)
+    await Promise.all(targets.map(async ({ kind, id }) =>
+      await this.#redis.publish(this.#channel, encodeMessage({ kind, id, expiresAt }))))
+  }
+
+  isRevoked (claims: { jti?: string, sid?: string }): boolean {
+    return this.#mirror.isRevoked(claims)
+  }
+
+  get staleness (): number {
+    return this.#clock.now() - this.#lastHeard
+  }
+
+  get size (): number {
+    return this.#mirror.size
+  }
+
+  /**
+   * Subscribes and loads the whole list. Rejects if a sync fails (e.g. the client gave up on
+   * its commands); the heartbeat keeps retrying in the background either way.
+   */
+  async ready (): Promise<void> {
+    if (this.#closed) throw new Error('revocation list is closed')
+    this.#start()
+    // A pass cut short by a reconnect resolves without syncing; the next one waits for the
+    // subscriber to be back, so this loop does not spin.
+    while (!this.#hasSynced) {
+      if (this.#closed) throw new Error('revocation list is closed')
+      await this.#sync()
+    }
+  }
+
+  /** Stops timers, unsubscribes, and quits the subscriber if this list created it. */
+  async close (): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#isLive = false
+    clearInterval(this.#heartbeat)
+    this.#mirror.stopSweeping()
+    const sub = this.#subscriber
+    if (sub === undefined) return
+    sub.off('message', this.#onMessage)
+    sub.off('ready', this.#onReady)
+    sub.off('close', this.#onClose)
+    if (this.#ownsSubscriber) {
+      // QUIT on a disconnected client would wait in the offline queue for a server that may
+      // never return; disconnect() closes at once. Either way, resolve once it has ended.
+      const ended = sub.status === 'end' ? Promise.resolve() : once(sub, 'end')
+      if (sub.status === 'ready') await sub.quit().catch(() => sub.disconnect())
+      else sub.disconnect()
+      await ended
+    } else if (sub.status === 'ready') {
+      await sub.unsubscribe(this.#channel).catch(() => {})
+    }
+  }
+
+  #start (): void {
+    if (this.#started) return
+    this.#started = true
+    const source = this.#subscriberSource
+    const sub = this.#subscriber = typeof source === 'function' ? source() : source
+    sub.on('message', this.#onMessage)
+    sub.on('ready', this.#onReady)
+    sub.on('close', this.#onClose)
+    // Only on clients we own: on the caller's, a listener would hide their own error handling.
+    if (this.#ownsSubscriber) sub.on('error', this.#onError)
+    this.#heartbeat = setInterval(this.#tick, this.#heartbeatMs)
+    this.#heartbeat.unref()
+    this.#mirror.startSweeping(this.#sweepMs)
+  }
+
+  /** The subscriber, which exists from the first ready() on. */
+  get #sub (): Client {
+    if (this.#subscriber === undefined) throw new Error('revocation list not started')
+    return this.#subscriber
+  }
+
+  readonly #onMessage = (channel: string, raw: string): void => {
+    if (channel !== this.#channel) return
+    const message = decodeMessage(raw)
+    if (message === null) {
+      this.#log?.warn({ channel, message: raw.slice(0, 200) }, 'ignoring malformed revocation message')
+      return
+    }
+    this.#mirror.add(message.kind, message.id, message.expiresAt)
+    if (this.#isLive) this.#lastHeard = this.#clock.now()
+  }
+
+  readonly #onClose = (): void => {
+    this.#generation++
+    this.#isLive = false
+  }
+
+  /** A (re)connected subscriber lost every message sent while it was away: resync fully. */
+  readonly #onReady = (): void => {
+    // A pass begun in this generation already subscribes over this very connection.
+    if (this.#syncing !== null && this.#passGeneration === this.#generation) return
+    this.#sync().catch(this.#onSyncError)
+  }
+
+  readonly #onError = (err: Error): void => {
+    this.#log?.warn({ err }, 'revocation subscriber connection error')
+  }
+
+  readonly #onSyncError = (err: unknown): void => {
+    if (!this.#closed) this.#log?.warn({ err }, 'revocation list resync failed; retrying')
+  }
+
+  /** Heartbeat: retries a failed sync, or PINGs the subscriber to prove the mirror current. */
+  readonly #tick = (): void => {
+    if (this.#closed) return
+    if (!this.#isLive) {
+      if (this.#syncing === null && this.#sub.status === 'ready') this.#sync().catch(this.#onSyncError)
+      return
+    }
+    if (this.#isPinging) return
+    this.#isPinging = true
+    const generation = this.#generation
+    this.#sub.ping().then(() => {
+      if (this.#isLive && generation === this.#generation) this.#lastHeard = this.#clock.now()
+    }, () => {}).finally(() => { this.#isPinging = false })
+  }
+
+  /** Runs a full resync, coalescing requests that arrive while one is running. */
+  #sync (): Promise<void> {
+    this.#isSyncWanted = true
+    this.#syncing ??= this.#drain()
+    return this.#syncing
+  }
+
+  async #drain (): Promise<void> {
+    try {
+      while (this.#isSyncWanted && !this.#closed) {
+        this.#isSyncWanted = false
+        await this.#resync()
+      }
+    } finally {
+      this.#syncing = null // runs in the same tick as the last loop check: no request is lost
+    }
+  }
+
+  async #resync (): Promise<void> {
+    const generation = this.#generation
+    this.#passGeneration = generation
+    // Subscribe first: anything published from now on reaches #onMessage while we copy.
+    await this.#sub.subscribe(this.#channel)
+    const now = Math.floor(this.#clock.now())
+    await this.#load('jti', now)
+    await this.#load('sid', now)
+    if (generation !== this.#generation || this.#closed) return // the next 'ready' resyncs
+    this.#hasSynced = true
+    this.#isLive = true
+    this.#lastHeard = this.#clock.now()
+  }
+
+  /**
+   * Copies the live members of one set, page by page. The cursor is a score, not an offset:
+   * writers remove members that expire while we copy, which would shift an offset past live
+   * entries. Each page starts at the previous page's last score, inclusive, so members sharing
+   * that score are read again (harmless) rather than skipped.
+   */
+  async #load (kind: RevocationKind, now: number): Promise<void> {
+    const key = this.#keys[kind]
+    const size = this.#pageSize
+    let min = String(now)
+    let after = '' // set inside a run of >= size members with one score; see PAGE_AFTER_SCRIPT
+    for (;;) {
+      const page = after === ''
+        ? await this.#redis.zrange(key, min, '+inf', 'BYSCORE', 'LIMIT', 0, size, 'WITHSCORES')
+        : await this.#redis.eval(PAGE_AFTER_SCRIPT, 1, key, size, after, min)
+      if (!Array.isArray(page)) throw new TypeError('unexpected reply to a revocation page')
+      for (let i = 0; i + 1 < page.length; i += 2) this.#mirror.add(kind, String(page[i]), Number(page[i + 1]))
+      if (page.length < size * 2) return
+      const last = String(page[page.length - 1])
+      after = last === String(page[1]) ? String(page[page.length - 2]) : ''
+      min = last
+    }
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * The revocation-list contract, owned by the auth plugin and shared with the issuer,
+ * which imports the writer from `@gatehouse/fastify-auth/revocation`.
+ */
+
+/** What gets revoked: one access token by `jti`, or every token of an SSO session by `sid`. */
+export interface RevocationEntry {
+  jti?: string
+  sid?: string
+}
+
+export interface RevocationList {
+  /** Writes the entry for `ttlSeconds` (the longest any affected token can still live). */
+  revoke (entry: RevocationEntry, ttlSeconds: number): Promise<void>
+  /** Answered from the local mirror: no network round trip. */
+  isRevoked (claims: { jti?: string, sid?: string }): boolean
+  /** Milliseconds since the mirror last heard from its source (0 for the in-memory list). */
+  readonly staleness: number
+  /** Number of live entries in the mirror. */
+  readonly size: number
+  /** Resolves once the mirror holds a full copy of the list. */
+  ready (): Promise<void>
+  close (): Promise<void>
+}
+
+/** Time source, injected so tests can move it (STYLE.md, Stores). Same shape as the issuer's. */
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now (): number
+}
+
+/** The subset of a pino logger the revocation lists use. */
+export interface RevocationLog {
+  warn (obj: object, msg: string): void
+}

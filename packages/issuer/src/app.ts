@@ -1,0 +1,109 @@
+/**
+ * `build(config)`: the issuer as a Fastify instance. Never listens (main.ts does), never reads
+ * env or files beyond what the stores need.
+ */
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import rateLimit from '@fastify/rate-limit'
+import { systemClock, type Clock } from './clock.ts'
+import { compileDirectory } from './clients.ts'
+import type { IssuerConfig } from './config.ts'
+import type { IssuerContext } from './context.ts'
+import { ScopePolicy } from './checks/scope.ts'
+import { replyWithError } from './errors.ts'
+import { keyManagerFor } from './keys/key-manager.ts'
+import { loggerOptions, RequestLog, requestId } from './logging.ts'
+import { TokenService } from './tokens/token-service.ts'
+import type { IssuerStores } from './stores/types.ts'
+import { createStores } from './stores/index.ts'
+import { acceptFormsOnly } from './routes/form-parser.ts'
+import { tokenRoute } from './routes/token.ts'
+import { revokeRoute } from './routes/revoke.ts'
+import { introspectRoute } from './routes/introspect.ts'
+import { discoveryRoutes } from './routes/discovery.ts'
+import { healthRoutes } from './routes/health.ts'
+import { clientIdOf } from './checks/rate-limit-key.ts'
+
+export interface BuildOptions {
+  /** Stores to use; by default created from the config (memory, or Redis when configured). */
+  stores?: IssuerStores
+  clock?: Clock
+  /** Fastify logger; default: pino at `config.log.level`. `false` silences it. */
+  logger?: FastifyServerOptions['logger']
+  /** Directory that relative paths in the config are resolved against. */
+  baseDir?: string
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The issuer's context (keys, stores, clients), for tests and the CLI. */
+    issuer: IssuerContext
+  }
+}
+
+export async function build (config: IssuerConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const clock = options.clock ?? systemClock
+  const app = Fastify({
+    logger: options.logger ?? loggerOptions(config.log.level),
+    logController: new RequestLog(),
+    genReqId: requestId,
+    trustProxy: config.trustProxy,
+    bodyLimit: 64 * 1024,
+    return503OnClosing: true
+  })
+  const ownsStores = options.stores === undefined
+  const stores = options.stores ?? await createStores(config, { clock, log: app.log, baseDir: options.baseDir ?? process.cwd() })
+  const keys = keyManagerFor(config, stores.keys, clock)
+  const directory = compileDirectory(config)
+  const ctx: IssuerContext = {
+    config,
+    clock,
+    ...directory,
+    scopes: new ScopePolicy(config),
+    keys,
+    tokens: new TokenService(config.issuer, keys, clock),
+    stores
+  }
+  app.decorate('issuer', ctx)
+
+  try {
+    await stores.revocations.ready()
+    await keys.start()
+  } catch (err) {
+    if (ownsStores) await stores.close()
+    throw err
+  }
+  app.addHook('onClose', async () => {
+    keys.stop()
+    if (ownsStores) await stores.close()
+  })
+
+  app.setErrorHandler(replyWithError)
+  app.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ error: 'not_found' }))
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+    reply.header('x-content-type-options', 'nosniff')
+  })
+
+  await app.register(rateLimit, {
+    global: false,
+    ...(stores.redis === undefined ? {} : { redis: stores.redis as never, nameSpace: 'gatehouse:rl:' })
+  })
+  const tokenLimit = {
+    max: config.rateLimit.tokenPerClient,
+    timeWindow: config.rateLimit.window * 1000,
+    // After body parsing, so a client_secret_post client is keyed by its client_id too.
+    hook: 'preHandler',
+    keyGenerator: clientIdOf,
+    errorResponseBuilder: (_request: unknown, context: { after: string }) => ({ statusCode: 429, code: 'RATE_LIMITED', message: `rate limit exceeded, retry in ${context.after}` })
+  }
+
+  await app.register(healthRoutes(ctx))
+  await app.register(discoveryRoutes(ctx))
+  await app.register(async (oauth) => {
+    acceptFormsOnly(oauth)
+    await oauth.register(tokenRoute(ctx, tokenLimit))
+    await oauth.register(revokeRoute(ctx))
+    await oauth.register(introspectRoute(ctx))
+  })
+  return app
+}

@@ -1,0 +1,92 @@
+/**
+ * gatehouse-issuer: the only place that reads argv, env and files.
+ *
+ *   gatehouse-issuer --config FILE            serve
+ *   gatehouse-issuer check --config FILE      validate the config and exit
+ *   gatehouse-issuer keys rotate --config FILE
+ *   gatehouse-issuer keys list --config FILE
+ *   gatehouse-issuer hash-password            scrypt hash of a password read from stdin
+ *   gatehouse-issuer hash-secret              a new client secret and its hash (or hash stdin)
+ */
+import { parseArgs } from 'node:util'
+import { text } from 'node:stream/consumers'
+import { ConfigError } from '@gatehouse/shared/config'
+import { loadIssuerConfig } from './load-config.ts'
+import { generateClientSecret, hashClientSecret, hashPassword } from './secrets.ts'
+import { serve, withKeyManager } from './main.ts'
+
+const USAGE = `usage:
+  gatehouse-issuer --config FILE
+  gatehouse-issuer check --config FILE
+  gatehouse-issuer keys rotate|list --config FILE
+  gatehouse-issuer hash-password            (password on stdin)
+  gatehouse-issuer hash-secret [--stdin]    (new secret, or the secret on stdin)`
+
+async function readStdin (): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write('type it, then Ctrl-D: ')
+  return (await text(process.stdin)).replace(/\r?\n$/, '')
+}
+
+async function run (argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { config: { type: 'string', short: 'c' }, stdin: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }
+  })
+  const [command = 'serve', sub] = positionals
+  if (values.help === true) { console.log(USAGE); return 0 }
+  const needConfig = (): string => {
+    if (values.config === undefined) throw new UsageError('--config FILE is required')
+    return values.config
+  }
+  switch (command) {
+    case 'serve':
+      await serve(needConfig())
+      return -1 // keeps running
+    case 'check':
+      loadIssuerConfig(needConfig())
+      console.log(`${values.config}: ok`)
+      return 0
+    case 'keys': {
+      if (sub !== 'rotate' && sub !== 'list') throw new UsageError('keys rotate|list')
+      await withKeyManager(needConfig(), async (keys) => {
+        if (sub === 'rotate') {
+          const key = await keys.rotate()
+          console.log(`published ${key.kid} (${key.alg}); signs from ${new Date(key.activatesAt).toISOString()}`)
+        }
+        for (const k of keys.describe()) console.log(`${k.kid}\t${k.alg}\tcreated ${new Date(k.createdAt).toISOString()}\tsigns from ${new Date(k.activatesAt).toISOString()}`)
+      })
+      return 0
+    }
+    case 'hash-password': {
+      const password = await readStdin()
+      if (password === '') throw new UsageError('empty password')
+      console.log(await hashPassword(password))
+      return 0
+    }
+    case 'hash-secret': {
+      const secret = values.stdin === true ? await readStdin() : generateClientSecret()
+      if (values.stdin !== true) console.log(`secret:     ${secret}`)
+      console.log(`secretHash: ${hashClientSecret(secret)}`)
+      return 0
+    }
+    default:
+      throw new UsageError(`unknown command "${command}"`)
+  }
+}
+
+class UsageError extends Error {}
+
+try {
+  const code = await run(process.argv.slice(2))
+  if (code >= 0) process.exitCode = code
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(err.message)
+  } else if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    console.error(`${(err as Error).message}\n${USAGE}`)
+  } else {
+    console.error(err)
+  }
+  process.exitCode = 1
+}

@@ -1,0 +1,109 @@
+/**
+ * The issuer's one config schema (TypeBox): it gives the TypeScript type, the defaults and
+ * the documented reference. `additionalProperties: false` everywhere, so a typo fails at boot.
+ */
+import { Type, type Static } from '@sinclair/typebox'
+
+const Strict = { additionalProperties: false } as const
+
+const HostPort = Type.Object({
+  host: Type.String({ description: 'Host name or address.' }),
+  port: Type.Integer({ minimum: 1, maximum: 65535, description: 'TCP port.' })
+}, Strict)
+
+const PassThrough = Type.Object({}, {
+  additionalProperties: true,
+  description: 'Passed through to ioredis unchanged.'
+})
+
+export const RedisSchema = Type.Object({
+  url: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'Single node, `redis://host:port/db` (the `REDIS_URL` environment variable sets this).' })),
+  sentinel: Type.Optional(Type.Object({
+    name: Type.String({ description: 'Name of the monitored master.' }),
+    sentinels: Type.Array(HostPort, { minItems: 1, description: 'Sentinel addresses.' }),
+    options: Type.Optional(PassThrough)
+  }, { ...Strict, description: 'Redis Sentinel.' })),
+  cluster: Type.Optional(Type.Object({
+    nodes: Type.Array(HostPort, { minItems: 1, description: 'Seed nodes of the cluster.' }),
+    options: Type.Optional(PassThrough)
+  }, { ...Strict, description: 'Redis Cluster.' })),
+  options: Type.Optional(PassThrough)
+}, { ...Strict, description: 'Shared state in Redis (codes, refresh tokens, sessions, signing keys, revocation list, rate limits). Exactly one of url, sentinel, cluster.' })
+
+const Scope = Type.Object({
+  name: Type.String({ pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$', description: 'Scope token (RFC 6749 3.3 characters).' }),
+  description: Type.String({ default: '', description: 'Plain words shown on the consent page.' }),
+  audience: Type.Optional(Type.String({ minLength: 1, description: 'Access tokens carrying this scope get this `aud` (a resource server identifier).' }))
+}, Strict)
+
+export const GrantType = Type.Union([
+  Type.Literal('authorization_code'), Type.Literal('refresh_token'),
+  Type.Literal('client_credentials'), Type.Literal('password'), Type.Literal('implicit')
+])
+
+export const AuthMethod = Type.Union([
+  Type.Literal('client_secret_basic'), Type.Literal('client_secret_post'), Type.Literal('none')
+])
+
+const Client = Type.Object({
+  clientId: Type.String({ minLength: 1, maxLength: 200, pattern: '^[\\x20-\\x7E]+$', description: 'The `client_id`.' }),
+  name: Type.Optional(Type.String({ description: 'Shown on the consent page; defaults to the client id.' })),
+  // eslint-disable-next-line no-template-curly-in-string
+  secret: Type.Optional(Type.String({ minLength: 16, description: 'Client secret in clear (use `${ENV_VAR}`); prefer `secretHash`.' })),
+  secretHash: Type.Optional(Type.String({ pattern: '^sha256\\$[A-Za-z0-9_-]+\\$[A-Za-z0-9_-]{43}$', description: 'Salted SHA-256 of the secret, from `gatehouse-issuer hash-secret`.' })),
+  tokenEndpointAuthMethod: Type.Optional(Type.Union([AuthMethod], { description: 'Only this authentication method is accepted. Default: `none` for clients without a secret, else either secret method.' })),
+  grants: Type.Array(GrantType, { minItems: 1, uniqueItems: true, description: 'Grant types the client may use.' }),
+  scopes: Type.Array(Type.String(), { default: [], uniqueItems: true, description: 'Scopes the client may be granted; requests never exceed these.' }),
+  redirectUris: Type.Array(Type.String({ format: 'uri' }), { default: [], description: 'Registered redirect URIs, matched exactly.' }),
+  postLogoutRedirectUris: Type.Array(Type.String({ format: 'uri' }), { default: [], description: 'Registered post-logout redirect URIs, matched exactly.' }),
+  consentRequired: Type.Boolean({ default: false, description: 'Ask the user to consent to the scopes.' }),
+  requirePkce: Type.Optional(Type.Boolean({ description: 'Require PKCE (S256) even for a confidential client. Public clients always need it.' })),
+  backchannelLogoutUri: Type.Optional(Type.String({ format: 'uri', description: 'Where OIDC Back-Channel Logout tokens are posted.' })),
+  accessTokenTtl: Type.Optional(Type.Integer({ minimum: 1, description: 'Seconds; overrides tokens.accessTokenTtl for this client.' })),
+  revokesAnyToken: Type.Boolean({ default: false, description: 'A trusted gateway: may revoke or introspect tokens issued to other clients.' })
+}, Strict)
+
+const User = Type.Object({
+  username: Type.String({ minLength: 1, maxLength: 200 }),
+  passwordHash: Type.String({ pattern: '^\\$scrypt\\$', description: 'From `gatehouse-issuer hash-password` (scrypt, PHC string).' }),
+  subject: Type.Optional(Type.String({ minLength: 1, description: 'The `sub`; defaults to the username.' })),
+  claims: Type.Record(Type.String(), Type.Unknown(), { default: {}, description: 'OIDC claims (name, email, ...) for id_token and userinfo.' })
+}, Strict)
+
+export const IssuerConfigSchema = Type.Object({
+  issuer: Type.String({ format: 'uri', pattern: '^https?://[^?#]+$', description: 'The `iss`: public base URL of the issuer, no query or fragment.' }),
+  listen: Type.Object({
+    host: Type.String({ default: '127.0.0.1', description: 'Address to listen on.' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 4000, description: 'Port to listen on.' })
+  }, { ...Strict, default: {}, description: 'Where the HTTP server listens.' }),
+  dataDir: Type.String({ default: '.data/issuer', description: 'Embedded store: where signing keys are kept (mode 0600). Relative to the config file.' }),
+  redis: Type.Optional(RedisSchema),
+  keys: Type.Object({
+    algorithm: Type.Union([Type.Literal('ES256'), Type.Literal('RS256'), Type.Literal('EdDSA')], { default: 'ES256', description: 'Algorithm of newly generated signing keys.' }),
+    activationDelay: Type.Integer({ minimum: 0, default: 300, description: 'Seconds between `keys rotate` publishing a key and signing with it.' }),
+    refreshInterval: Type.Integer({ minimum: 1, default: 10, description: 'Seconds between re-reads of the key store (rotations by other instances).' })
+  }, { ...Strict, default: {}, description: 'Signing keys (generated at first start, rotated with `gatehouse-issuer keys rotate`).' }),
+  tokens: Type.Object({
+    accessTokenTtl: Type.Integer({ minimum: 1, default: 300, description: 'Access token lifetime, seconds.' }),
+    idTokenTtl: Type.Integer({ minimum: 1, default: 300, description: 'id_token lifetime, seconds.' }),
+    refreshTokenTtl: Type.Integer({ minimum: 1, default: 1_209_600, description: 'Refresh token idle lifetime, seconds: each rotation gets this much.' }),
+    refreshTokenMaxTtl: Type.Integer({ minimum: 1, default: 2_592_000, description: 'Absolute lifetime of a refresh token family, seconds.' }),
+    defaultAudience: Type.Optional(Type.String({ minLength: 1, description: '`aud` when no granted scope names one; default: the client id.' }))
+  }, { ...Strict, default: {}, description: 'Token lifetimes and audience.' }),
+  rateLimit: Type.Object({
+    tokenPerClient: Type.Integer({ minimum: 1, default: 600, description: 'Token endpoint requests per client (or per IP when unidentified) per window.' }),
+    window: Type.Integer({ minimum: 1, default: 60, description: 'Window, seconds.' })
+  }, { ...Strict, default: {}, description: 'Token endpoint rate limit (shared through Redis when configured).' }),
+  log: Type.Object({
+    level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'pino log level.' })
+  }, { ...Strict, default: {}, description: 'Logging (JSON lines on stdout; secrets and tokens are never logged).' }),
+  trustProxy: Type.Boolean({ default: false, description: 'Trust X-Forwarded-* from a proxy in front (for client IPs in rate limits).' }),
+  scopes: Type.Array(Scope, { default: [], description: 'Scopes this issuer knows.' }),
+  clients: Type.Array(Client, { default: [], description: 'Registered clients.' }),
+  users: Type.Array(User, { default: [], description: 'Users (for the password grant and the login page).' })
+}, { ...Strict, description: 'gatehouse-issuer configuration' })
+
+export type IssuerConfig = Static<typeof IssuerConfigSchema>
+export type ClientConfig = IssuerConfig['clients'][number]
+export type UserConfig = IssuerConfig['users'][number]
+export type RedisConfig = Static<typeof RedisSchema>

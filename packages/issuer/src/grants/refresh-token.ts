@@ -1,0 +1,57 @@
+/**
+ * RFC 6749 6 with rotation (RFC 9700 4.14.2): each refresh token is single use; presenting a
+ * used one revokes the whole family and the access tokens it issued.
+ */
+import type { Client } from '../clients.ts'
+import type { IssuerContext, TokenResponse } from '../context.ts'
+import type { FormParams } from '../checks/form.ts'
+import { invalidGrant, invalidRequest } from '../errors.ts'
+import { newRefreshToken, parseRefreshToken } from '../tokens/token-service.ts'
+import { revokeAccessTokens } from '../revocation.ts'
+import type { IssuedAccessToken, RotateResult } from '../stores/types.ts'
+
+export async function refreshTokenGrant (ctx: IssuerContext, client: Client, params: FormParams, resources: string[]): Promise<TokenResponse> {
+  if (params.refresh_token === undefined) throw invalidRequest('refresh_token is required')
+  const presented = parseRefreshToken(params.refresh_token)
+  if (presented === null) throw invalidGrant('invalid refresh token')
+  const now = ctx.clock.now()
+  const next = newRefreshToken(presented.familyId)
+  const rotate = async (accessToken: IssuedAccessToken, familyExpiresAt: number): Promise<RotateResult> =>
+    await ctx.stores.refreshTokens.rotate(presented.familyId, presented.hash, {
+      hash: next.hash,
+      familyId: presented.familyId,
+      issuedAt: now,
+      expiresAt: Math.min(now + ctx.config.tokens.refreshTokenTtl * 1000, familyExpiresAt)
+    }, accessToken, now)
+
+  const current = await ctx.stores.refreshTokens.find(presented.familyId, presented.hash, now)
+  if (current === null) {
+    // Unknown, expired or already used: the store tells which, and a reuse revokes the family.
+    const result = await rotate({ jti: '-', expiresAt: now }, now)
+    if (result.status === 'reused') await revokeAccessTokens(ctx, result.accessTokens)
+    throw invalidGrant(result.status === 'reused' ? 'refresh token was already used; the grant is revoked' : 'invalid refresh token')
+  }
+  const { family } = current
+  // RFC 6749 10.4: a refresh token is bound to its client; another client's is unknown here.
+  if (family.clientId !== client.id) throw invalidGrant('invalid refresh token')
+
+  const scope = ctx.scopes.select(params.scope, family.scope.split(' ').filter(Boolean))
+  const grant = ctx.scopes.audience(scope, resources, client, family.audience)
+  const access = await ctx.tokens.mintAccessToken({
+    clientId: client.id,
+    subject: family.subject,
+    scope: grant.scope,
+    audience: grant.audience,
+    ttl: client.accessTokenTtl,
+    ...(family.sid === undefined ? {} : { sid: family.sid }),
+    ...(family.authTime === undefined ? {} : { authTime: family.authTime })
+  })
+  // `find` was only a read; the store decides atomically, so of two concurrent refreshes one wins.
+  const result = await rotate({ jti: access.jti, expiresAt: access.expiresAt }, family.expiresAt)
+  if (result.status === 'reused') {
+    await revokeAccessTokens(ctx, result.accessTokens)
+    throw invalidGrant('refresh token was already used; the grant is revoked')
+  }
+  if (result.status !== 'rotated') throw invalidGrant('invalid refresh token')
+  return { access_token: access.token, token_type: 'Bearer', expires_in: access.expiresIn, scope: grant.scope.join(' '), refresh_token: next.token }
+}

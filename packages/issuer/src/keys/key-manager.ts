@@ -1,0 +1,159 @@
+/**
+ * Signing keys: generated on first start, shared through the KeyStore, rotated with a delay.
+ *
+ * - The signing key is the newest key whose `activatesAt` has passed.
+ * - Every key is published in the JWKS from the moment it is stored, so caches learn a new
+ *   key before anything is signed with it.
+ * - A superseded key stays published until the last token it can have signed has expired
+ *   (`retention` after it stopped signing), then it is pruned from the store.
+ */
+import { randomUUID } from 'node:crypto'
+import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose'
+import type { Clock } from '../clock.ts'
+import type { KeyStore, SigningAlgorithm, SigningKeyRecord } from '../stores/types.ts'
+
+export interface ActiveKey {
+  readonly kid: string
+  readonly alg: SigningAlgorithm
+  readonly key: CryptoKey
+}
+
+export interface KeyManagerOptions {
+  store: KeyStore
+  clock: Clock
+  algorithm: SigningAlgorithm
+  /** ms between `rotate()` and signing with the new key. */
+  activationDelay: number
+  /** ms a superseded key stays published: the longest lifetime of anything it signs. */
+  retention: number
+  /** ms between re-reads of the store. */
+  refreshInterval: number
+}
+
+/** Generates a key record (kid: random, alg and use in the public JWK). */
+export async function generateKeyRecord (alg: SigningAlgorithm, now: number, activatesAt = now): Promise<SigningKeyRecord> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}) })
+  const kid = randomUUID()
+  const publicJwk: JWK = { ...await exportJWK(publicKey), kid, alg, use: 'sig' }
+  const privateJwk: JWK = { ...await exportJWK(privateKey), kid, alg }
+  return { kid, alg, privateJwk, publicJwk, createdAt: now, activatesAt }
+}
+
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const
+
+export class KeyManager {
+  readonly #opts: KeyManagerOptions
+  #records: SigningKeyRecord[] = []
+  #signing: ActiveKey | undefined
+  /** When the next pending key starts signing (Infinity when none is pending). */
+  #nextActivation = Infinity
+  readonly #verifyKeys = new Map<string, { alg: SigningAlgorithm, key: Promise<CryptoKey> }>()
+  #jwks = '{"keys":[]}'
+  #timer: NodeJS.Timeout | undefined
+  #loaded = false
+
+  constructor (options: KeyManagerOptions) {
+    this.#opts = options
+  }
+
+  /** Loads the keys (creating the first one if the store is empty) and starts re-reading. */
+  async start (): Promise<void> {
+    await this.reload()
+    if (this.#records.length === 0) {
+      await this.#opts.store.addIfEmpty(await generateKeyRecord(this.#opts.algorithm, this.#opts.clock.now()))
+      await this.reload()
+    }
+    this.#timer = setInterval(() => { this.reload().catch(() => { /* keep serving cached keys; readiness reports the store */ }) }, this.#opts.refreshInterval)
+    this.#timer.unref()
+  }
+
+  stop (): void {
+    clearInterval(this.#timer)
+  }
+
+  get isLoaded (): boolean {
+    return this.#loaded && this.#signing !== undefined
+  }
+
+  /** Re-reads the store: picks the signing key, rebuilds the JWKS, prunes expired retired keys. */
+  async reload (): Promise<void> {
+    const now = this.#opts.clock.now()
+    const records = (await this.#opts.store.list()).sort((a, b) => a.activatesAt - b.activatesAt || a.createdAt - b.createdAt)
+    const active = records.filter((r) => r.activatesAt <= now)
+    const current = active.at(-1)
+    // A key stops signing when the next key activates; it is published until `retention` later.
+    const expired = active.slice(0, -1).filter((r, i) => (active[i + 1]?.activatesAt ?? Infinity) + this.#opts.retention <= now)
+    if (expired.length > 0) await this.#opts.store.remove(expired.map((r) => r.kid))
+    const expiredKids = new Set(expired.map((r) => r.kid))
+    this.#records = records.filter((r) => !expiredKids.has(r.kid))
+    this.#nextActivation = records.find((r) => r.activatesAt > now)?.activatesAt ?? Infinity
+    this.#jwks = JSON.stringify({ keys: [...this.#records].reverse().map((r) => publicOnly(r.publicJwk)) })
+    for (const kid of this.#verifyKeys.keys()) if (!this.#records.some((r) => r.kid === kid)) this.#verifyKeys.delete(kid)
+    if (current !== undefined && current.kid !== this.#signing?.kid) {
+      this.#signing = { kid: current.kid, alg: current.alg, key: await importJWK(current.privateJwk, current.alg) as CryptoKey }
+    }
+    this.#loaded = true
+  }
+
+  /** The key to sign with now. Switches to a pending key the moment it activates. */
+  async signingKey (): Promise<ActiveKey> {
+    if (this.#opts.clock.now() >= this.#nextActivation) await this.reload()
+    if (this.#signing === undefined) throw new Error('no signing key loaded')
+    return this.#signing
+  }
+
+  /** Public key for a kid we published (introspection, revocation of our own tokens). */
+  async verificationKey (kid: string): Promise<{ alg: SigningAlgorithm, key: CryptoKey } | undefined> {
+    let entry = this.#verifyKeys.get(kid)
+    if (entry === undefined) {
+      const record = this.#records.find((r) => r.kid === kid)
+      if (record === undefined) return undefined
+      entry = { alg: record.alg, key: importJWK(publicOnly(record.publicJwk), record.alg) as Promise<CryptoKey> }
+      this.#verifyKeys.set(kid, entry)
+    }
+    return { alg: entry.alg, key: await entry.key }
+  }
+
+  /** The JWKS document, serialized once per reload. */
+  get jwks (): string {
+    return this.#jwks
+  }
+
+  /** Publishes a new key now; it signs after the activation delay. */
+  async rotate (): Promise<SigningKeyRecord> {
+    const now = this.#opts.clock.now()
+    const record = await generateKeyRecord(this.#opts.algorithm, now, now + this.#opts.activationDelay)
+    await this.#opts.store.add(record)
+    await this.reload()
+    return record
+  }
+
+  /** kid, alg and timing of every published key (for the CLI). */
+  describe (): Array<{ kid: string, alg: string, createdAt: number, activatesAt: number }> {
+    return this.#records.map(({ kid, alg, createdAt, activatesAt }) => ({ kid, alg, createdAt, activatesAt }))
+  }
+}
+
+/** Never publish a private member, whatever the stored record holds. */
+function publicOnly (jwk: JWK): JWK {
+  const copy: Record<string, unknown> = { ...jwk }
+  for (const member of PRIVATE_MEMBERS) delete copy[member]
+  return copy as JWK
+}
+
+/** The key manager for an issuer config: retention covers the longest-lived token it signs. */
+export function keyManagerFor (
+  config: { keys: { algorithm: SigningAlgorithm, activationDelay: number, refreshInterval: number }, tokens: { accessTokenTtl: number, idTokenTtl: number }, clients: ReadonlyArray<{ accessTokenTtl?: number }> },
+  store: KeyStore,
+  clock: Clock
+): KeyManager {
+  const longest = Math.max(config.tokens.accessTokenTtl, config.tokens.idTokenTtl, ...config.clients.map((c) => c.accessTokenTtl ?? 0))
+  return new KeyManager({
+    store,
+    clock,
+    algorithm: config.keys.algorithm,
+    activationDelay: config.keys.activationDelay * 1000,
+    retention: longest * 1000,
+    refreshInterval: config.keys.refreshInterval * 1000
+  })
+}

@@ -1,0 +1,42 @@
+/** Load, build, listen; stop cleanly on SIGINT/SIGTERM. */
+import { dirname } from 'node:path'
+import { build } from './app.ts'
+import { loadIssuerConfig } from './load-config.ts'
+import { keyManagerFor, type KeyManager } from './keys/key-manager.ts'
+import { systemClock } from './clock.ts'
+import { createStores } from './stores/index.ts'
+import pino from 'pino'
+
+export async function serve (file: string): Promise<void> {
+  const config = loadIssuerConfig(file)
+  const app = await build(config, { baseDir: dirname(file) })
+  let closing = false
+  const shutdown = (signal: string): void => {
+    if (closing) return
+    closing = true
+    app.log.info({ signal }, 'shutting down')
+    // In-flight requests finish; new connections are refused (return503OnClosing).
+    app.close().then(() => process.exit(0), (err: unknown) => {
+      app.log.error({ err }, 'shutdown failed')
+      process.exit(1)
+    })
+  }
+  process.once('SIGINT', shutdown)
+  process.once('SIGTERM', shutdown)
+  await app.listen({ host: config.listen.host, port: config.listen.port })
+}
+
+/** Runs `fn` with the key manager of the configured store (for `keys rotate|list`). */
+export async function withKeyManager (file: string, fn: (keys: KeyManager) => Promise<void>): Promise<void> {
+  const config = loadIssuerConfig(file)
+  const log = pino({ level: 'error' })
+  const stores = await createStores(config, { clock: systemClock, log, baseDir: dirname(file) })
+  try {
+    const keys = keyManagerFor(config, stores.keys, systemClock)
+    await keys.start()
+    keys.stop()
+    await fn(keys)
+  } finally {
+    await stores.close()
+  }
+}

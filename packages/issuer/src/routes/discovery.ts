@@ -1,0 +1,44 @@
+/**
+ * GET /.well-known/openid-configuration and /.well-known/oauth-authorization-server
+ * (RFC 8414; OIDC Discovery 1.0), and the JWKS.
+ */
+import type { FastifyInstance } from 'fastify'
+import type { IssuerContext } from '../context.ts'
+
+export function discoveryDocument (ctx: IssuerContext): Record<string, unknown> {
+  const base = ctx.config.issuer.replace(/\/$/, '')
+  const secretMethods = ['client_secret_basic', 'client_secret_post']
+  return {
+    issuer: ctx.config.issuer,
+    token_endpoint: `${base}/oauth2/token`,
+    jwks_uri: `${base}/.well-known/jwks.json`,
+    revocation_endpoint: `${base}/oauth2/revoke`,
+    introspection_endpoint: `${base}/oauth2/introspect`,
+    grant_types_supported: ['client_credentials', 'password', 'refresh_token'],
+    token_endpoint_auth_methods_supported: [...secretMethods, 'none'],
+    revocation_endpoint_auth_methods_supported: [...secretMethods, 'none'],
+    introspection_endpoint_auth_methods_supported: secretMethods,
+    scopes_supported: ctx.scopes.supported,
+    subject_types_supported: ['public'],
+    id_token_signing_alg_values_supported: [ctx.config.keys.algorithm],
+    // RFC 9068 access tokens are signed with the same keys.
+    access_token_signing_alg_values_supported: [ctx.config.keys.algorithm],
+    code_challenge_methods_supported: ['S256'],
+    claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'sid', 'name', 'email', 'email_verified']
+  }
+}
+
+export function discoveryRoutes (ctx: IssuerContext) {
+  return async function (app: FastifyInstance): Promise<void> {
+    const body = JSON.stringify(discoveryDocument(ctx))
+    const send = async (_request: unknown, reply: import('fastify').FastifyReply): Promise<void> => {
+      await reply.type('application/json').header('cache-control', 'public, max-age=300').send(body)
+    }
+    app.get('/.well-known/openid-configuration', send)
+    app.get('/.well-known/oauth-authorization-server', send)
+    app.get('/.well-known/jwks.json', async (_request, reply) => {
+      // Short max-age: a rotated key is published `activationDelay` before it signs.
+      await reply.type('application/jwk-set+json').header('cache-control', 'public, max-age=60').send(ctx.keys.jwks)
+    })
+  }
+}

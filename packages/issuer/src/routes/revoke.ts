@@ -1,0 +1,51 @@
+/**
+ * POST /oauth2/revoke (RFC 7009). Refresh token: its whole family and the access tokens it
+ * issued. Access token: its jti goes on the shared revocation list for its remaining lifetime.
+ */
+import type { FastifyInstance } from 'fastify'
+import { authenticateClient } from '../checks/client-auth.ts'
+import { formParams } from '../checks/form.ts'
+import type { Client } from '../clients.ts'
+import type { IssuerContext } from '../context.ts'
+import { invalidRequest } from '../errors.ts'
+import { revokeAccessTokens } from '../revocation.ts'
+import { looksLikeJwt, parseRefreshToken } from '../tokens/token-service.ts'
+
+/** A client may revoke its own tokens; a trusted gateway client (`revokesAnyToken`) anyone's. */
+function mayTouch (client: Client, ownerClientId: string): boolean {
+  return client.revokesAnyToken || client.id === ownerClientId
+}
+
+export async function revokeToken (ctx: IssuerContext, client: Client, token: string): Promise<'revoked' | 'unknown'> {
+  const now = ctx.clock.now()
+  const refresh = parseRefreshToken(token)
+  if (refresh !== null) {
+    const found = await ctx.stores.refreshTokens.find(refresh.familyId, refresh.hash, now)
+    if (found === null) return 'unknown'
+    if (!mayTouch(client, found.family.clientId)) throw invalidRequest('the token was issued to another client')
+    const revoked = await ctx.stores.refreshTokens.revokeFamily(refresh.familyId, now)
+    await revokeAccessTokens(ctx, revoked?.accessTokens ?? [])
+    return 'revoked'
+  }
+  if (!looksLikeJwt(token)) return 'unknown'
+  const claims = await ctx.tokens.readAccessToken(token)
+  if (claims === null) return 'unknown'
+  if (!mayTouch(client, claims.client_id)) throw invalidRequest('the token was issued to another client')
+  await revokeAccessTokens(ctx, [{ jti: claims.jti, expiresAt: claims.exp * 1000 }])
+  return 'revoked'
+}
+
+export function revokeRoute (ctx: IssuerContext) {
+  return async function (app: FastifyInstance): Promise<void> {
+    app.post('/oauth2/revoke', async (request, reply) => {
+      const params = formParams(request)
+      const client = authenticateClient(request.headers.authorization, params, ctx.clients)
+      if (params.token === undefined) throw invalidRequest('token is required')
+      // The hint only orders the search (RFC 7009 2.1); both kinds are tried whatever it says.
+      const outcome = await revokeToken(ctx, client, params.token)
+      request.log.info({ client_id: client.id, outcome }, 'revocation')
+      // RFC 7009 2.2: 200 whether or not the token was valid.
+      return await reply.header('cache-control', 'no-store').send()
+    })
+  }
+}

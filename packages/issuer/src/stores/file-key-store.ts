@@ -1,0 +1,153 @@
+/**
+ * Signing keys on local disk: the embedded default, so tokens stay valid across restarts
+ * without Redis. One JSON file, `<dataDir>/signing-keys.json`, holding private keys: the
+ * directory is created 0700 and the file 0600.
+ */
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { KeyStore, SigningKeyRecord } from './types.ts'
+
+const FILE_NAME = 'signing-keys.json'
+/** A lock this old was left by a crashed process: every holder is done in milliseconds. */
+const STALE_LOCK_MS = 10_000
+/** Waiting longer than this for the lock means something is wrong; fail instead of hanging. */
+const LOCK_WAIT_MS = 20_000
+
+interface KeyFile {
+  keys: SigningKeyRecord[]
+}
+
+/**
+ * Keys persisted as JSON in `<dataDir>/signing-keys.json`.
+ *
+ * - Every write goes to a temp file in the same directory, is fsynced, then renamed over the
+ *   file: a crash leaves the old file or the new one, never half of one.
+ * - Writers (`add`, `addIfEmpty`, `remove`) read, change and write under a lock file created
+ *   with O_EXCL (`wx`). So two processes starting on one directory agree on one first key,
+ *   and a `keys rotate` CLI run cannot lose a key the server prunes at the same moment.
+ * - `list` re-reads the file every time, so keys added by another process are seen.
+ */
+export class FileKeyStore implements KeyStore {
+  readonly #dir: string
+  readonly #file: string
+
+  constructor (dataDir: string) {
+    this.#dir = dataDir
+    this.#file = join(dataDir, FILE_NAME)
+  }
+
+  /** Where the keys are kept. */
+  get path (): string {
+    return this.#file
+  }
+
+  async list (): Promise<SigningKeyRecord[]> {
+    return (await this.#read()).keys
+  }
+
+  async add (record: SigningKeyRecord): Promise<void> {
+    await this.#update((keys) => [...keys.filter((k) => k.kid !== record.kid), record])
+  }
+
+  async addIfEmpty (record: SigningKeyRecord): Promise<boolean> {
+    let isAdded = false
+    await this.#update((keys) => {
+      if (keys.length > 0) return undefined
+      isAdded = true
+      return [record]
+    })
+    return isAdded
+  }
+
+  async remove (kids: string[]): Promise<void> {
+    if (kids.length === 0) return
+    const gone = new Set(kids)
+    await this.#update((keys) => keys.some((k) => gone.has(k.kid)) ? keys.filter((k) => !gone.has(k.kid)) : undefined)
+  }
+
+  async #read (): Promise<KeyFile> {
+    let text: string
+    try {
+      text = await readFile(this.#file, 'utf8')
+    } catch (err) {
+      if (isCode(err, 'ENOENT')) return { keys: [] }
+      throw err
+    }
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(text)
+    } catch (err) {
+      throw new Error(`${this.#file} is not valid JSON: ${(err as Error).message}`)
+    }
+    if (typeof parsed !== 'object' || parsed === null || !Array.isArray((parsed as KeyFile).keys)) {
+      throw new Error(`${this.#file} is not a Gatehouse key file (expected {"keys": [...]})`)
+    }
+    return parsed as KeyFile
+  }
+
+  /** Read, change, write, under the lock. `change` returns undefined to leave the file as is. */
+  async #update (change: (keys: SigningKeyRecord[]) => SigningKeyRecord[] | undefined): Promise<void> {
+    await mkdir(this.#dir, { recursive: true, mode: 0o700 })
+    await this.#withLock(async () => {
+      const keys = change((await this.#read()).keys)
+      if (keys !== undefined) await this.#write({ keys })
+    })
+  }
+
+  async #write (content: KeyFile): Promise<void> {
+    const temp = `${this.#file}.${randomBytes(6).toString('hex')}.tmp`
+    // 0600 at creation, so the private keys are never readable by others, even briefly.
+    const handle = await open(temp, 'wx', 0o600)
+    try {
+      await handle.writeFile(JSON.stringify(content, null, 2) + '\n')
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    try {
+      await rename(temp, this.#file)
+    } catch (err) {
+      await rm(temp, { force: true })
+      throw err
+    }
+  }
+
+  async #withLock (fn: () => Promise<void>): Promise<void> {
+    const lock = `${this.#file}.lock`
+    const deadline = Date.now() + LOCK_WAIT_MS
+    for (;;) {
+      try {
+        await (await open(lock, 'wx', 0o600)).close()
+        break
+      } catch (err) {
+        if (!isCode(err, 'EEXIST')) throw err
+      }
+      if (await isStale(lock)) {
+        await rm(lock, { force: true })
+        continue
+      }
+      if (Date.now() > deadline) throw new Error(`timed out waiting for the lock ${lock}`)
+      await sleep(5 + Math.random() * 20)
+    }
+    try {
+      await fn()
+    } finally {
+      await rm(lock, { force: true })
+    }
+  }
+}
+
+async function isStale (lock: string): Promise<boolean> {
+  try {
+    return Date.now() - (await stat(lock)).mtimeMs > STALE_LOCK_MS
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return false // released meanwhile: try again
+    throw err
+  }
+}
+
+function isCode (err: unknown, code: string): boolean {
+  return typeof err === 'object' && err !== null && (err as NodeJS.ErrnoException).code === code
+}

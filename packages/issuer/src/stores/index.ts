@@ -1,0 +1,69 @@
+/**
+ * Chooses the stores: the embedded in-memory default (one process; signing keys in the data
+ * directory), or Redis when `redis` is configured (every instance shares all state).
+ */
+import { resolve } from 'node:path'
+import type { FastifyBaseLogger } from 'fastify'
+import { MemoryRevocationList, RedisRevocationList } from '@gatehouse/fastify-auth/revocation'
+import type { Clock } from '../clock.ts'
+import type { IssuerConfig } from '../config.ts'
+import type { IssuerStores } from './types.ts'
+import { FileKeyStore } from './file-key-store.ts'
+import { MemoryRefreshTokenStore } from './memory.ts'
+import { RedisKeyStore, RedisRefreshTokenStore } from './redis.ts'
+import { createRedisClient, createSubscriberClient, type RedisClient } from './redis-connection.ts'
+
+function watchConnection (client: RedisClient, name: string, log: FastifyBaseLogger): void {
+  let down = false
+  client.on('error', (err: Error) => {
+    if (!down) log.warn({ err: { message: err.message } }, `${name} connection error`)
+    down = true
+  })
+  client.on('ready', () => {
+    if (down) log.info(`${name} connection restored`)
+    down = false
+  })
+}
+
+export interface StoreOptions {
+  clock: Clock
+  log: FastifyBaseLogger
+  /** Relative `dataDir` is resolved against this. */
+  baseDir: string
+}
+
+export async function createStores (config: IssuerConfig, options: StoreOptions): Promise<IssuerStores> {
+  if (config.redis === undefined) return createMemoryStores(config, options)
+  const redis = createRedisClient(config.redis)
+  const subscriber = createSubscriberClient(redis)
+  // Without a listener ioredis prints every failed reconnect; log them once per state change.
+  watchConnection(redis, 'redis', options.log)
+  watchConnection(subscriber, 'redis subscriber', options.log)
+  const revocations = new RedisRevocationList({ redis, subscriber, clock: options.clock, log: options.log })
+  return {
+    kind: 'redis',
+    keys: new RedisKeyStore(redis),
+    refreshTokens: new RedisRefreshTokenStore(redis),
+    revocations,
+    redis,
+    ping: async () => { await redis.ping() },
+    close: async () => {
+      await revocations.close()
+      subscriber.disconnect()
+      redis.disconnect()
+    }
+  }
+}
+
+export function createMemoryStores (config: Pick<IssuerConfig, 'dataDir'>, options: StoreOptions): IssuerStores {
+  options.log.warn('embedded in-memory store: refresh tokens and revocations live in this process only; set REDIS_URL to share state between instances')
+  const revocations = new MemoryRevocationList({ clock: options.clock })
+  return {
+    kind: 'memory',
+    keys: new FileKeyStore(resolve(options.baseDir, config.dataDir)),
+    refreshTokens: new MemoryRefreshTokenStore(options.clock),
+    revocations,
+    ping: async () => {},
+    close: async () => { await revocations.close() }
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * One small interface per role. `memory.ts` (embedded default, per process) and
+ * `redis.ts` (shared by every instance) implement them; no caller knows which is in use.
+ * All times are milliseconds since the epoch, from the injected clock.
+ */
+import type { JWK } from 'jose'
+import type { RevocationList } from '@gatehouse/fastify-auth/revocation'
+
+export type SigningAlgorithm = 'ES256' | 'RS256' | 'EdDSA'
+
+/** A signing key as stored. `privateJwk` never leaves the store and the key manager. */
+export interface SigningKeyRecord {
+  kid: string
+  alg: SigningAlgorithm
+  privateJwk: JWK
+  publicJwk: JWK
+  createdAt: number
+  /** Signs from this time on (published at once, so JWKS caches learn it first). */
+  activatesAt: number
+}
+
+export interface KeyStore {
+  /** Every stored key, in no particular order. */
+  list (): Promise<SigningKeyRecord[]>
+  /** Adds a key (rotation). */
+  add (record: SigningKeyRecord): Promise<void>
+  /**
+   * First start: stores `record` only when the store holds no key at all, atomically, so
+   * that instances starting together agree on one key. True when it was stored.
+   */
+  addIfEmpty (record: SigningKeyRecord): Promise<boolean>
+  /** Drops retired keys whose last token has expired. */
+  remove (kids: string[]): Promise<void>
+}
+
+/** A refresh token family: one grant, rotated along a chain of single-use tokens. */
+export interface RefreshFamily {
+  id: string
+  clientId: string
+  subject: string
+  /** Space-separated scope granted; a refresh may narrow it per request, never widen it. */
+  scope: string
+  /** Audiences (RFC 8707 resources) the grant covers. */
+  audience: string[]
+  /** The issuer's SSO session, when the grant came from one (next issue). */
+  sid?: string
+  authTime?: number
+  createdAt: number
+  /** Absolute end of the family: no rotation extends it. */
+  expiresAt: number
+}
+
+/** An access token issued from a family, kept so revoking the family can revoke it too. */
+export interface IssuedAccessToken {
+  jti: string
+  expiresAt: number
+}
+
+/** One refresh token of a family. Only its hash is stored; the token itself is never kept. */
+export interface RefreshTokenRecord {
+  /** base64url SHA-256 of the opaque token. */
+  hash: string
+  familyId: string
+  issuedAt: number
+  expiresAt: number
+}
+
+export type RotateResult =
+  /** `presented` is now used; `next` is the live token of the family. */
+  | { status: 'rotated', family: RefreshFamily }
+  /** `presented` had been used before: the family is now revoked (RFC 9700 4.14.2). */
+  | { status: 'reused', family: RefreshFamily, accessTokens: IssuedAccessToken[] }
+  /** Unknown, expired, or its family was revoked earlier. */
+  | { status: 'invalid' }
+
+export interface RefreshTokenStore {
+  /** Stores a new family with its first token and the access token issued beside it. */
+  create (family: RefreshFamily, first: RefreshTokenRecord, accessToken: IssuedAccessToken): Promise<void>
+  /**
+   * Atomically: when `presentedHash` is a live, unused token of a live family, marks it used,
+   * stores `next` and records `accessToken`. When it was used already, revokes the family.
+   * Two concurrent rotations of one token can never both answer 'rotated'.
+   */
+  rotate (familyId: string, presentedHash: string, next: RefreshTokenRecord, accessToken: IssuedAccessToken, now: number): Promise<RotateResult>
+  /** A live, unused token and its live family, or null (introspection, revocation). */
+  find (familyId: string, hash: string, now: number): Promise<{ family: RefreshFamily, token: RefreshTokenRecord } | null>
+  /** Revokes the family. Returns its unexpired access tokens so they can be revoked too; null when unknown. */
+  revokeFamily (familyId: string, now: number): Promise<{ family: RefreshFamily, accessTokens: IssuedAccessToken[] } | null>
+}
+
+/** Everything the issuer keeps, behind one object. */
+export interface IssuerStores {
+  readonly kind: 'memory' | 'redis'
+  keys: KeyStore
+  refreshTokens: RefreshTokenStore
+  revocations: RevocationList
+  /** The ioredis client when Redis is used, handed to @fastify/rate-limit (its store contract). */
+  readonly redis?: unknown
+  /** Readiness: resolves when the backing store answers. */
+  ping (): Promise<void>
+  close (): Promise<void>
+}

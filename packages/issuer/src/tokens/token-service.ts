@@ -1,0 +1,118 @@
+/**
+ * Mints and reads the issuer's tokens: JWT access tokens (RFC 9068) and opaque refresh
+ * tokens (`<familyId>.<secret>`, stored only as a SHA-256 hash; the family id routes the
+ * lookup and is the Redis hash tag, the secret is 256 random bits).
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { SignJWT, jwtVerify, errors as joseErrors, type JWTPayload } from 'jose'
+import type { Clock } from '../clock.ts'
+import type { KeyManager } from '../keys/key-manager.ts'
+
+export interface AccessTokenInput {
+  clientId: string
+  subject: string
+  scope: string[]
+  audience: string[]
+  ttl: number
+  sid?: string
+  authTime?: number
+}
+
+export interface MintedAccessToken {
+  token: string
+  jti: string
+  /** ms since the epoch */
+  expiresAt: number
+  /** seconds */
+  expiresIn: number
+}
+
+/** Claims of an access token we issued, as read back by introspection and revocation. */
+export interface AccessClaims extends JWTPayload {
+  iss: string
+  sub: string
+  jti: string
+  exp: number
+  iat: number
+  client_id: string
+  scope?: string
+  sid?: string
+}
+
+const randomId = (bytes: number): string => randomBytes(bytes).toString('base64url')
+
+export function hashToken (token: string): string {
+  return createHash('sha256').update(token).digest('base64url')
+}
+
+/** A fresh refresh token for a family, and its stored hash. */
+export function newRefreshToken (familyId = randomId(16)): { token: string, familyId: string, hash: string } {
+  const token = `${familyId}.${randomId(32)}`
+  return { token, familyId, hash: hashToken(token) }
+}
+
+/** Splits a presented refresh token; null when it cannot be one of ours. */
+export function parseRefreshToken (token: string): { familyId: string, hash: string } | null {
+  const match = /^([A-Za-z0-9_-]{22})\.[A-Za-z0-9_-]{43}$/.exec(token)
+  return match?.[1] === undefined ? null : { familyId: match[1], hash: hashToken(token) }
+}
+
+/** Cheap shape test: three base64url segments. */
+export function looksLikeJwt (token: string): boolean {
+  return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token)
+}
+
+export class TokenService {
+  constructor (
+    private readonly issuer: string,
+    private readonly keys: KeyManager,
+    private readonly clock: Clock
+  ) {}
+
+  async mintAccessToken (input: AccessTokenInput): Promise<MintedAccessToken> {
+    const { kid, alg, key } = await this.keys.signingKey()
+    const now = Math.floor(this.clock.now() / 1000)
+    const jti = randomId(16)
+    const exp = now + input.ttl
+    const claims: JWTPayload = {
+      iss: this.issuer,
+      sub: input.subject,
+      aud: input.audience.length === 1 ? input.audience[0] : input.audience,
+      exp,
+      iat: now,
+      jti,
+      client_id: input.clientId,
+      scope: input.scope.join(' ')
+    }
+    if (input.sid !== undefined) claims.sid = input.sid
+    if (input.authTime !== undefined) claims.auth_time = input.authTime
+    // RFC 9068 2.1: typ "at+jwt" keeps access tokens from passing as id_tokens and back.
+    const token = await new SignJWT(claims).setProtectedHeader({ alg, typ: 'at+jwt', kid }).sign(key)
+    return { token, jti, expiresAt: exp * 1000, expiresIn: input.ttl }
+  }
+
+  /**
+   * Verifies one of our access tokens (signature, typ, iss, exp). Null for anything that is not
+   * a live access token of ours; never throws for bad input.
+   */
+  async readAccessToken (token: string): Promise<AccessClaims | null> {
+    if (!looksLikeJwt(token)) return null
+    try {
+      const { payload } = await jwtVerify(token, async (header) => {
+        const found = header.kid === undefined ? undefined : await this.keys.verificationKey(header.kid)
+        if (found === undefined || found.alg !== header.alg) throw new joseErrors.JWKSNoMatchingKey()
+        return found.key
+      }, {
+        issuer: this.issuer,
+        typ: 'at+jwt',
+        algorithms: ['ES256', 'RS256', 'EdDSA'],
+        currentDate: new Date(this.clock.now()),
+        requiredClaims: ['sub', 'jti', 'exp', 'iat', 'client_id']
+      })
+      if (typeof payload.client_id !== 'string' || typeof payload.jti !== 'string') return null
+      return payload as AccessClaims
+    } catch {
+      return null
+    }
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The Redis stores on a real, one-node Redis Cluster. Cluster mode refuses any script or
+ * transaction whose keys hash to different slots (CROSSSLOT), so the contract passing here
+ * shows the hash tags work; `CLUSTER KEYSLOT` (cluster mode only) checks them directly too.
+ */
+import t from 'tap'
+import { Redis } from 'ioredis'
+import { once } from 'node:events'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { startRedis } from '@gatehouse/shared/redis-harness'
+import { RedisKeyStore, RedisRefreshTokenStore } from '../src/stores/redis.ts'
+import { createRedisClient, createSubscriberClient } from '../src/stores/redis-connection.ts'
+import { keyStoreContract, makeKeyRecord, refreshTokenStoreContract, TestClock } from './stores-contract.ts'
+
+const HOUR = 3_600_000
+
+const server = await startRedis({
+  // Without an announced IP a lone node lists itself as "" in CLUSTER SLOTS, and ioredis
+  // then never finds it.
+  args: ['--cluster-enabled', 'yes', '--cluster-config-file', join(t.testdir(), 'nodes.conf'), '--cluster-announce-ip', '127.0.0.1']
+})
+const raw = new Redis(server.url)
+t.teardown(async () => {
+  raw.disconnect()
+  await server.stop()
+})
+// One node serving every slot.
+await raw.cluster('ADDSLOTSRANGE', 0, 16383)
+const deadline = Date.now() + 10_000
+while (!(await raw.cluster('INFO') as string).includes('cluster_state:ok')) {
+  if (Date.now() > deadline) throw new Error('the one-node cluster never reached cluster_state:ok')
+  await sleep(20)
+}
+
+const client = createRedisClient({ cluster: { nodes: [{ host: '127.0.0.1', port: server.port }] } })
+t.teardown(() => client.disconnect())
+
+t.test('RedisKeyStore on Cluster', async (t) => {
+  keyStoreContract(t, async () => {
+    await raw.flushdb()
+    return new RedisKeyStore(client)
+  })
+})
+
+t.test('RedisRefreshTokenStore on Cluster', async (t) => {
+  const clock = new TestClock()
+  refreshTokenStoreContract(t, async () => {
+    await raw.flushdb()
+    return new RedisRefreshTokenStore(client)
+  }, clock)
+})
+
+t.test('the keys of one family share a slot', async (t) => {
+  await raw.flushdb()
+  const store = new RedisRefreshTokenStore(client)
+  await new RedisKeyStore(client).add(await makeKeyRecord('k'))
+  const now = Date.now()
+  for (const id of ['f1', 'f2']) {
+    const family = { id, clientId: 'c', subject: 's', scope: '', audience: [], createdAt: now, expiresAt: now + HOUR }
+    await store.create(family, { hash: `${id}-a`, familyId: id, issuedAt: now, expiresAt: now + HOUR }, { jti: 'j1', expiresAt: now + HOUR })
+    await store.rotate(id, `${id}-a`, { hash: `${id}-b`, familyId: id, issuedAt: now, expiresAt: now + HOUR }, { jti: 'j2', expiresAt: now + HOUR }, now)
+  }
+  const keys = (await raw.keys('*')).sort()
+  t.equal(keys.length, 7)
+  for (const id of ['f1', 'f2']) {
+    const family = keys.filter((key) => key.includes(`{${id}}`))
+    t.equal(family.length, 3, `${id}: family hash and two tokens`)
+    const slots = await Promise.all(family.map(async (key) => await raw.cluster('KEYSLOT', key)))
+    t.same(new Set(slots), new Set([await raw.cluster('KEYSLOT', id)]), `${id}: one slot, that of its id`)
+  }
+})
+
+t.test('a subscriber connection for pub/sub', async (t) => {
+  const subscriber = createSubscriberClient(client)
+  t.teardown(() => subscriber.disconnect())
+  await subscriber.subscribe('gatehouse:test')
+  const received = once(subscriber, 'message')
+  await client.publish('gatehouse:test', 'hello')
+  t.same(await received, ['gatehouse:test', 'hello'])
+})

@@ -1,0 +1,141 @@
+import t from 'tap'
+import { Redis } from 'ioredis'
+import { once } from 'node:events'
+import { startRedis } from '@gatehouse/shared/redis-harness'
+import { RedisKeyStore, RedisRefreshTokenStore } from '../src/stores/redis.ts'
+import { createRedisClient, createSubscriberClient } from '../src/stores/redis-connection.ts'
+import { keyStoreContract, makeKeyRecord, refreshTokenStoreContract, TestClock } from './stores-contract.ts'
+
+const HOUR = 3_600_000
+
+const server = await startRedis()
+const client = createRedisClient({ url: server.url })
+// A second, plain connection to look at what the stores wrote.
+const raw = new Redis(server.url)
+t.teardown(async () => {
+  client.disconnect()
+  raw.disconnect()
+  await server.stop()
+})
+
+t.test('RedisKeyStore', async (t) => {
+  keyStoreContract(t, async () => {
+    await raw.flushdb()
+    return new RedisKeyStore(client)
+  })
+})
+
+t.test('RedisRefreshTokenStore', async (t) => {
+  const clock = new TestClock()
+  refreshTokenStoreContract(t, async () => {
+    await raw.flushdb()
+    return new RedisRefreshTokenStore(client)
+  }, clock)
+})
+
+async function allKeys (): Promise<string[]> {
+  return (await raw.keys('*')).sort()
+}
+
+t.test('every key has the prefix and a TTL, except the signing keys', async (t) => {
+  await raw.flushdb()
+  const clock = new TestClock()
+  const keys = new RedisKeyStore(client)
+  const tokens = new RedisRefreshTokenStore(client)
+  await keys.addIfEmpty(await makeKeyRecord('k1'))
+  await keys.add(await makeKeyRecord('k2'))
+
+  const now = clock.now()
+  const family = { id: 'f1', clientId: 'c', subject: 's', scope: 'openid', audience: ['a'], createdAt: now, expiresAt: now + 10 * HOUR }
+  const first = { hash: 'h1', familyId: 'f1', issuedAt: now, expiresAt: now + HOUR }
+  await tokens.create(family, first, { jti: 'j1', expiresAt: now + HOUR / 4 })
+  clock.advance(HOUR / 2)
+  // Outlives its family: its TTL must stop at the family's end.
+  const second = { hash: 'h2', familyId: 'f1', issuedAt: clock.now(), expiresAt: clock.now() + 100 * HOUR }
+  t.equal((await tokens.rotate('f1', 'h1', second, { jti: 'j2', expiresAt: clock.now() + HOUR / 4 }, clock.now())).status, 'rotated')
+  t.equal((await tokens.rotate('f1', 'h1', { ...second, hash: 'h3' }, { jti: 'j3', expiresAt: clock.now() + HOUR }, clock.now())).status, 'reused')
+
+  t.same(await allKeys(), [
+    'gatehouse:rt:{f1}:family',
+    'gatehouse:rt:{f1}:t:h1',
+    'gatehouse:rt:{f1}:t:h2',
+    'gatehouse:{keys}:signing'
+  ], 'no token is stored by a rotation that failed')
+  t.equal(await raw.pttl('gatehouse:{keys}:signing'), -1, 'signing keys are pruned by remove, not a TTL')
+
+  // TTLs count from the caller's clock at write time, not from Redis time.
+  const within = async (key: string, expected: number): Promise<void> => {
+    const pttl = await raw.pttl(key)
+    t.ok(pttl > expected - 5_000 && pttl <= expected, `${key}: PTTL ${pttl} close to ${expected}`)
+  }
+  await within('gatehouse:rt:{f1}:family', 10 * HOUR)
+  await within('gatehouse:rt:{f1}:t:h1', HOUR)
+  await within('gatehouse:rt:{f1}:t:h2', 10 * HOUR - HOUR / 2)
+  t.match(JSON.parse((await raw.get('gatehouse:rt:{f1}:t:h1'))!), { hash: 'h1', usedAt: now + HOUR / 2 }, 'kept, marked used')
+
+  await tokens.revokeFamily('f1', clock.now())
+  await within('gatehouse:rt:{f1}:family', 10 * HOUR)
+  t.same(await raw.hgetall('gatehouse:rt:{f1}:family'), {
+    data: JSON.stringify(family), revoked: '1', 'at:j2': String(second.issuedAt + HOUR / 4)
+  }, 'j1 (expired) was pruned; j3 (of the reuse) never recorded')
+})
+
+t.test('another key prefix', async (t) => {
+  await raw.flushdb()
+  const now = Date.now()
+  await new RedisKeyStore(client, 'app:').add(await makeKeyRecord('k'))
+  await new RedisRefreshTokenStore(client, 'app:').create(
+    { id: 'f', clientId: 'c', subject: 's', scope: '', audience: [], createdAt: now, expiresAt: now + HOUR },
+    { hash: 'h', familyId: 'f', issuedAt: now, expiresAt: now + HOUR },
+    { jti: 'j', expiresAt: now + HOUR })
+  t.same(await allKeys(), ['app:rt:{f}:family', 'app:rt:{f}:t:h', 'app:{keys}:signing'])
+})
+
+t.test('scripts survive a SCRIPT FLUSH (as after a Redis restart)', async (t) => {
+  await raw.flushdb()
+  const store = new RedisKeyStore(client)
+  t.equal(await store.addIfEmpty(await makeKeyRecord('a')), true)
+  await raw.script('FLUSH')
+  t.equal(await store.addIfEmpty(await makeKeyRecord('b')), false)
+})
+
+t.test('createRedisClient', async (t) => {
+  t.throws(() => createRedisClient({}), TypeError, 'none of url, sentinel, cluster')
+  t.throws(() => createRedisClient({ url: server.url, cluster: { nodes: [{ host: '127.0.0.1', port: server.port }] } }), TypeError, 'two of them')
+  t.throws(() => createRedisClient({ cluster: { nodes: [] } }), TypeError)
+  t.throws(() => createRedisClient({ sentinel: { name: 'm', sentinels: [] } }), TypeError)
+
+  const custom = createRedisClient({ url: server.url, options: { connectionName: 'gatehouse-test', db: 1 } })
+  t.teardown(() => custom.disconnect())
+  t.equal(await custom.client('GETNAME'), 'gatehouse-test', 'options pass through to ioredis')
+})
+
+t.test('a subscriber connection for pub/sub', async (t) => {
+  const subscriber = createSubscriberClient(client)
+  t.teardown(() => subscriber.disconnect())
+  await subscriber.subscribe('gatehouse:test')
+  const received = once(subscriber, 'message')
+  await client.publish('gatehouse:test', 'hello')
+  t.same(await received, ['gatehouse:test', 'hello'])
+  t.equal(await client.ping(), 'PONG', 'the first connection still runs commands')
+})
+
+// Last: it stops and restarts the server.
+t.test('a request fails fast while Redis is down, and the client recovers', async (t) => {
+  const store = new RedisKeyStore(client)
+  // Reconnect failures are reported as 'error' events; the app logs them, the test notes them.
+  const errors: Error[] = []
+  const noteError = (err: Error): void => { errors.push(err) }
+  client.on('error', noteError)
+  raw.on('error', noteError)
+  t.teardown(() => { client.off('error', noteError); raw.off('error', noteError) })
+  await server.stop()
+  const started = Date.now()
+  await t.rejects(store.list())
+  t.ok(Date.now() - started < 2_000, `failed in ${Date.now() - started} ms`)
+  t.match(errors[0]?.message, /ECONNREFUSED/)
+  const isReady = once(client, 'ready') // listening first: it may reconnect while start() polls
+  await server.start()
+  await isReady
+  t.same(await store.list(), [], 'answers again (the restarted server is empty)')
+})
