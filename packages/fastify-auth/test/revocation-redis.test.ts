@@ -2,6 +2,7 @@ import t from 'tap'
 import { Redis } from 'ioredis'
 import { startRedis } from '@gatehouse/shared/redis-harness'
 import { RedisRevocationList, type RedisRevocationListOptions } from '../src/revocation/index.ts'
+import { PAGE_AFTER_SCRIPT } from '../src/revocation/redis-copy.ts'
 import { revocationContract } from './revocation-contract.ts'
 
 const server = await startRedis()
@@ -135,6 +136,18 @@ t.test('redis: a resync loads 20,000 pre-seeded entries, skips expired ones', as
   t.notOk(list.isRevoked({ jti: 'expired-0' }), 'expired entries are not loaded')
 })
 
+t.test('redis: a page after a cursor that moved restarts at the cursor\'s score', async (t) => {
+  const raw = connect()
+  const key = 'gatehouse:cursor:{revocations}:jti'
+  await raw.zadd(key, 5, 'a', 5, 'b', 5, 'c', 5, 'd', 9, 'e')
+  await raw.pexpire(key, 60_000)
+  t.same(await raw.eval(PAGE_AFTER_SCRIPT, 1, key, 2, 'b', '5'), ['c', '5', 'd', '5'], 'right after b')
+  await raw.zadd(key, 7, 'b') // re-revoked while we copy: the rank of b means nothing now
+  t.same(await raw.eval(PAGE_AFTER_SCRIPT, 1, key, 3, 'b', '5'), ['a', '5', 'c', '5', 'd', '5'])
+  await raw.zrem(key, 'a')
+  t.same(await raw.eval(PAGE_AFTER_SCRIPT, 1, key, 3, 'a', '5'), ['c', '5', 'd', '5', 'b', '7'])
+})
+
 t.test('redis: revocations published during a resync are not lost', async (t) => {
   const raw = connect()
   const now = Date.now()
@@ -185,6 +198,19 @@ t.test('redis: close() quits only the connections it created', async (t) => {
   await owned.close()
   t.equal(made?.status, 'end', 'a factory\'s subscriber is quit')
   await t.rejects(owned.ready(), /closed/)
+})
+
+t.test('redis: ready() during the subscriber\'s handshake does not fail its ready check', async (t) => {
+  const subscriber = connect()
+  let reconnects = 0
+  subscriber.on('close', () => reconnects++)
+  t.equal(subscriber.status, 'connecting')
+  const list = createList({ subscriber, keyPrefix: 'gatehouse:handshake:' })
+  await new Promise<void>((resolve) => subscriber.once('connect', () => resolve()))
+  t.equal(subscriber.status, 'connect', 'socket open, ready check pending')
+  await list.ready()
+  t.equal(subscriber.status, 'ready')
+  t.equal(reconnects, 0, 'the ready check did not fail')
 })
 
 t.test('redis: every key written has a TTL', async (t) => {

@@ -1,5 +1,5 @@
 /**
- * Lua scripts and the pub/sub message codec for the Redis revocation list. The layout they
+ * The write script and the pub/sub message codec of the Redis revocation list. The layout they
  * implement is documented at the top of `redis.ts`.
  *
  * Scripts take `now` from the caller's clock (never Redis `TIME`) so that every writer and
@@ -31,26 +31,6 @@ for i = 1, 2 do
   end
 end
 return 0
-`
-
-/**
- * The next page of a sorted set after `cursor`, `member, score, member, score, ...`. The
- * resync uses it only inside a run of at least a page of members sharing one score, which
- * a score cursor cannot step through (plain ZRANGE BYSCORE serves every other page: copying
- * a reply through Lua costs Redis several times more).
- * KEYS[1] = set; ARGV[1] = page size, ARGV[2] = cursor member, ARGV[3] = its score.
- *
- * When the cursor is still there with the same score, the page starts right after its rank,
- * read atomically with that rank. Otherwise it restarts at the cursor's score: re-reading a
- * few entries is harmless, the mirror keeps the later expiry.
- */
-export const PAGE_AFTER_SCRIPT = `
-local size = tonumber(ARGV[1])
-local rank = redis.call('ZRANK', KEYS[1], ARGV[2])
-if rank and redis.call('ZSCORE', KEYS[1], ARGV[2]) == ARGV[3] then
-  return redis.call('ZRANGE', KEYS[1], rank + 1, rank + size, 'WITHSCORES')
-end
-return redis.call('ZRANGE', KEYS[1], ARGV[3], '+inf', 'BYSCORE', 'LIMIT', 0, size, 'WITHSCORES')
 `
 
 /** A revocation as carried on the channel. */

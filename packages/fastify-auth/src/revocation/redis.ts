@@ -29,8 +29,9 @@
  */
 import { once } from 'node:events'
 import type { Cluster, Redis } from 'ioredis'
-import { RevocationMirror, revocationTargets, systemClock, type RevocationKind } from './mirror.ts'
-import { decodeMessage, encodeMessage, PAGE_AFTER_SCRIPT, REVOKE_SCRIPT } from './redis-scripts.ts'
+import { RevocationMirror, revocationTargets, systemClock } from './mirror.ts'
+import { copyLiveEntries } from './redis-copy.ts'
+import { decodeMessage, encodeMessage, REVOKE_SCRIPT } from './redis-scripts.ts'
 import type { Clock, RevocationEntry, RevocationList, RevocationLog } from './types.ts'
 
 type Client = Redis | Cluster
@@ -262,10 +263,14 @@ export class RedisRevocationList implements RevocationList {
     const generation = this.#generation
     this.#passGeneration = generation
     // Subscribe first: anything published from now on reaches #onMessage while we copy.
+    await this.#afterHandshake()
     await this.#sub.subscribe(this.#channel)
     const now = Math.floor(this.#clock.now())
-    await this.#load('jti', now)
-    await this.#load('sid', now)
+    for (const kind of ['jti', 'sid'] as const) {
+      await copyLiveEntries(this.#redis, this.#keys[kind], now, this.#pageSize, (id, expiresAt) => {
+        this.#mirror.add(kind, id, expiresAt)
+      })
+    }
     if (generation !== this.#generation || this.#closed) return // the next 'ready' resyncs
     this.#hasSynced = true
     this.#isLive = true
@@ -273,26 +278,17 @@ export class RedisRevocationList implements RevocationList {
   }
 
   /**
-   * Copies the live members of one set, page by page. The cursor is a score, not an offset:
-   * writers remove members that expire while we copy, which would shift an offset past live
-   * entries. Each page starts at the previous page's last score, inclusive, so members sharing
-   * that score are read again (harmless) rather than skipped.
+   * ioredis 5 sends a SUBSCRIBE issued during its handshake (status `connect`) straight away,
+   * and its own ready check (INFO) then fails in subscriber mode, reconnecting forever. In any
+   * other status the command waits in the offline queue, which is safe.
    */
-  async #load (kind: RevocationKind, now: number): Promise<void> {
-    const key = this.#keys[kind]
-    const size = this.#pageSize
-    let min = String(now)
-    let after = '' // set inside a run of >= size members with one score; see PAGE_AFTER_SCRIPT
-    for (;;) {
-      const page = after === ''
-        ? await this.#redis.zrange(key, min, '+inf', 'BYSCORE', 'LIMIT', 0, size, 'WITHSCORES')
-        : await this.#redis.eval(PAGE_AFTER_SCRIPT, 1, key, size, after, min)
-      if (!Array.isArray(page)) throw new TypeError('unexpected reply to a revocation page')
-      for (let i = 0; i + 1 < page.length; i += 2) this.#mirror.add(kind, String(page[i]), Number(page[i + 1]))
-      if (page.length < size * 2) return
-      const last = String(page[page.length - 1])
-      after = last === String(page[1]) ? String(page[page.length - 2]) : ''
-      min = last
-    }
+  async #afterHandshake (): Promise<void> {
+    const sub = this.#sub
+    if (sub.status !== 'connect') return
+    await new Promise<void>((resolve) => {
+      const done = (): void => { sub.off('ready', done); sub.off('close', done); resolve() }
+      sub.on('ready', done)
+      sub.on('close', done)
+    })
   }
 }
