@@ -21,7 +21,7 @@ import { revokeRoute } from './routes/revoke.ts'
 import { introspectRoute } from './routes/introspect.ts'
 import { discoveryRoutes } from './routes/discovery.ts'
 import { healthRoutes } from './routes/health.ts'
-import { clientIdOf } from './checks/rate-limit-key.ts'
+import { rateLimitKey } from './checks/rate-limit-key.ts'
 
 export interface BuildOptions {
   /** Stores to use; by default created from the config (memory, or Redis when configured). */
@@ -42,9 +42,17 @@ declare module 'fastify' {
 
 export async function build (config: IssuerConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
   const clock = options.clock ?? systemClock
+  const requestLog = new RequestLog()
   const app = Fastify({
     logger: options.logger ?? loggerOptions(config.log.level),
-    logController: new RequestLog(),
+    logController: requestLog,
+    // Requests Fastify refuses before routing (a malformed URL) still get our error shape,
+    // a request id and their log line.
+    frameworkErrors: (error, request, reply) => {
+      reply.header('x-request-id', request.id).header('x-content-type-options', 'nosniff')
+      reply.raw.once('finish', () => { requestLog.requestCompleted(null, request, reply) })
+      replyWithError(error, request, reply)
+    },
     genReqId: requestId,
     trustProxy: config.trustProxy,
     bodyLimit: 64 * 1024,
@@ -93,7 +101,7 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
     timeWindow: config.rateLimit.window * 1000,
     // After body parsing, so a client_secret_post client is keyed by its client_id too.
     hook: 'preHandler',
-    keyGenerator: clientIdOf,
+    keyGenerator: rateLimitKey(ctx.clients),
     errorResponseBuilder: (_request: unknown, context: { after: string }) => ({ statusCode: 429, code: 'RATE_LIMITED', message: `rate limit exceeded, retry in ${context.after}` })
   }
 

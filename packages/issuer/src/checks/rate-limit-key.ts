@@ -1,15 +1,28 @@
-/** Rate-limit key for the token endpoint: the client id when one is claimed, else the IP. */
+/**
+ * Rate-limit key for the token endpoint: the AUTHENTICATED client id, else the IP. Keying on
+ * a merely claimed client id would let anyone who knows an id spend that client's budget with
+ * wrong secrets. The authenticated client is kept for the route, so it is checked only once.
+ */
 import type { FastifyRequest } from 'fastify'
+import type { Client, ClientRegistry } from '../clients.ts'
+import { authenticateClient } from './client-auth.ts'
+import { formParams } from './form.ts'
 
-export function clientIdOf (request: FastifyRequest): string {
-  const header = request.headers.authorization
-  if (header !== undefined && header.length < 2048 && /^basic /i.test(header)) {
-    const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8')
-    const colon = decoded.indexOf(':')
-    if (colon > 0) return `client:${decoded.slice(0, colon)}`
+const authenticated = new WeakMap<FastifyRequest, Client>()
+
+/** The client this request authenticated as during rate limiting, if it did. */
+export function authenticatedClient (request: FastifyRequest): Client | undefined {
+  return authenticated.get(request)
+}
+
+export function rateLimitKey (registry: ClientRegistry): (request: FastifyRequest) => string {
+  return (request) => {
+    try {
+      const client = authenticateClient(request.headers.authorization, formParams(request), registry)
+      authenticated.set(request, client)
+      return `client:${client.id}`
+    } catch {
+      return `ip:${request.ip}`
+    }
   }
-  const body = request.body as Record<string, unknown> | undefined
-  const id = body !== null && typeof body === 'object' ? body.client_id : undefined
-  if (typeof id === 'string' && id.length <= 200) return `client:${id}`
-  return `ip:${request.ip}`
 }

@@ -2,10 +2,12 @@
  * GET /.well-known/openid-configuration and /.well-known/oauth-authorization-server
  * (RFC 8414; OIDC Discovery 1.0), and the JWKS.
  */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { IssuerContext } from '../context.ts'
 
 export function discoveryDocument (ctx: IssuerContext): Record<string, unknown> {
+  // What actually signs (a key generated before an algorithm change keeps signing) and what will.
+  const algorithms = [...new Set([...ctx.keys.describe().map((k) => k.alg), ctx.config.keys.algorithm])]
   const base = ctx.config.issuer.replace(/\/$/, '')
   const secretMethods = ['client_secret_basic', 'client_secret_post']
   return {
@@ -20,9 +22,9 @@ export function discoveryDocument (ctx: IssuerContext): Record<string, unknown> 
     introspection_endpoint_auth_methods_supported: secretMethods,
     scopes_supported: ctx.scopes.supported,
     subject_types_supported: ['public'],
-    id_token_signing_alg_values_supported: [ctx.config.keys.algorithm],
+    id_token_signing_alg_values_supported: algorithms,
     // RFC 9068 access tokens are signed with the same keys.
-    access_token_signing_alg_values_supported: [ctx.config.keys.algorithm],
+    access_token_signing_alg_values_supported: algorithms,
     code_challenge_methods_supported: ['S256'],
     claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'sid', 'name', 'email', 'email_verified']
   }
@@ -30,9 +32,9 @@ export function discoveryDocument (ctx: IssuerContext): Record<string, unknown> 
 
 export function discoveryRoutes (ctx: IssuerContext) {
   return async function (app: FastifyInstance): Promise<void> {
-    const body = JSON.stringify(discoveryDocument(ctx))
-    const send = async (_request: unknown, reply: import('fastify').FastifyReply): Promise<void> => {
-      await reply.type('application/json').header('cache-control', 'public, max-age=300').send(body)
+    // Rebuilt per request (it is small): the algorithms follow key rotation.
+    const send = async (_request: unknown, reply: FastifyReply): Promise<void> => {
+      await reply.type('application/json').header('cache-control', 'public, max-age=300').send(JSON.stringify(discoveryDocument(ctx)))
     }
     app.get('/.well-known/openid-configuration', send)
     app.get('/.well-known/oauth-authorization-server', send)

@@ -1,6 +1,7 @@
 /** POST /oauth2/token (RFC 6749 3.2): authenticate the client, run its grant, answer no-store. */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { authenticateClient } from '../checks/client-auth.ts'
+import { authenticatedClient } from '../checks/rate-limit-key.ts'
 import { formParams, resourceParams, type FormParams } from '../checks/form.ts'
 import type { Client } from '../clients.ts'
 import type { IssuerContext, TokenResponse } from '../context.ts'
@@ -27,7 +28,7 @@ export function tokenRoute (ctx: IssuerContext, rateLimit: Record<string, unknow
     app.post('/oauth2/token', { config: rateLimit === undefined ? {} : { rateLimit } }, async (request, reply) => {
       const params = formParams(request)
       const resources = resourceParams(request)
-      const client = authenticateClient(request.headers.authorization, params, ctx.clients)
+      const client = authenticatedClient(request) ?? authenticateClient(request.headers.authorization, params, ctx.clients)
       request.log.info({ client_id: client.id, grant_type: params.grant_type }, 'token request')
       const grantType = params.grant_type
       if (grantType === undefined) throw invalidRequest('grant_type is required')
