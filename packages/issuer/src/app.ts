@@ -2,7 +2,10 @@
  * `build(config)`: the issuer as a Fastify instance. Never listens (main.ts does), never reads
  * env or files beyond what the stores need.
  */
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { randomBytes } from 'node:crypto'
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import cookie from '@fastify/cookie'
+import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import { systemClock, type Clock } from './clock.ts'
 import { compileDirectory } from './clients.ts'
@@ -19,6 +22,9 @@ import { acceptFormsOnly } from './routes/form-parser.ts'
 import { tokenRoute } from './routes/token.ts'
 import { revokeRoute } from './routes/revoke.ts'
 import { introspectRoute } from './routes/introspect.ts'
+import { authoriseRoutes } from './routes/authorise.ts'
+import { userinfoRoutes } from './routes/userinfo.ts'
+import { logoutRoutes } from './routes/logout.ts'
 import { discoveryRoutes } from './routes/discovery.ts'
 import { healthRoutes } from './routes/health.ts'
 import { rateLimitKey } from './checks/rate-limit-key.ts'
@@ -105,6 +111,29 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
     errorResponseBuilder: (_request: unknown, context: { after: string }) => ({ statusCode: 429, code: 'RATE_LIMITED', message: `rate limit exceeded, retry in ${context.after}` })
   }
 
+  // Sign-in throttling: per username and per IP, counted on login form posts only.
+  const loginWindow = config.rateLimit.loginWindow * 1000
+  const isLoginPost = (request: FastifyRequest): boolean => typeof (request.body as Record<string, unknown> | undefined)?.username === 'string'
+  const throttled = (what: string) => ({ statusCode: 429, code: 'RATE_LIMITED', message: `too many sign-in attempts for this ${what}, try again later` })
+  const loginLimits = {
+    preHandler: [
+      app.rateLimit({ max: config.rateLimit.loginPerIp, timeWindow: loginWindow, keyGenerator: (request) => `login:ip:${request.ip}`, allowList: (request) => !isLoginPost(request), errorResponseBuilder: () => throttled('address') }),
+      app.rateLimit({
+        max: config.rateLimit.loginPerUsername,
+        timeWindow: loginWindow,
+        keyGenerator: (request) => `login:user:${String((request.body as Record<string, unknown>).username).toLowerCase().slice(0, 200)}`,
+        allowList: (request) => !isLoginPost(request),
+        errorResponseBuilder: () => throttled('user')
+      })
+    ]
+  }
+
+  await app.register(cookie, { secret: config.session.cookieSecret ?? await stores.keys.sharedSecret('cookie', () => randomBytes(32).toString('base64url')) })
+  // Security headers everywhere; the HTML pages set their own, stricter-by-page CSP.
+  await app.register(helmet, {
+    contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'self'"] } },
+    hsts: config.issuer.startsWith('https:')
+  })
   await app.register(healthRoutes(ctx))
   await app.register(discoveryRoutes(ctx))
   await app.register(async (oauth) => {
@@ -112,6 +141,12 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
     await oauth.register(tokenRoute(ctx, tokenLimit))
     await oauth.register(revokeRoute(ctx))
     await oauth.register(introspectRoute(ctx))
+    await oauth.register(authoriseRoutes(ctx, loginLimits))
+    await oauth.register(userinfoRoutes(ctx))
+    await oauth.register(logoutRoutes(ctx))
   })
+  for (const client of directory.clients.all()) {
+    if (client.grants.has('implicit')) app.log.warn({ client_id: client.id }, 'client uses the implicit grant, which OAuth 2.1 drops (RFC 9700 2.1.2): prefer authorization_code with PKCE')
+  }
   return app
 }

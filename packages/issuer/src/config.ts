@@ -92,8 +92,28 @@ export const IssuerConfigSchema = Type.Object({
   }, { ...Strict, default: {}, description: 'Token lifetimes and audience.' }),
   rateLimit: Type.Object({
     tokenPerClient: Type.Integer({ minimum: 1, default: 600, description: 'Token endpoint requests per client (or per IP when unidentified) per window.' }),
-    window: Type.Integer({ minimum: 1, default: 60, description: 'Window, seconds.' })
-  }, { ...Strict, default: {}, description: 'Token endpoint rate limit (shared through Redis when configured).' }),
+    window: Type.Integer({ minimum: 1, default: 60, description: 'Window, seconds.' }),
+    loginPerUsername: Type.Integer({ minimum: 1, default: 10, description: 'Sign-in attempts per username per loginWindow.' }),
+    loginPerIp: Type.Integer({ minimum: 1, default: 50, description: 'Sign-in attempts per client IP per loginWindow.' }),
+    loginWindow: Type.Integer({ minimum: 1, default: 300, description: 'Sign-in throttling window, seconds.' })
+  }, { ...Strict, default: {}, description: 'Rate limits (shared through Redis when configured).' }),
+  session: Type.Object({
+    ttl: Type.Integer({ minimum: 60, default: 36_000, description: 'SSO session lifetime, seconds (absolute; a new login starts a new session).' }),
+    cookieName: Type.String({ pattern: '^[A-Za-z0-9_-]+$', default: 'gatehouse_session', description: 'Name of the session cookie (signed, httpOnly, SameSite=Lax, Secure under https).' }),
+    cookieSecret: Type.Optional(Type.String({ minLength: 32, description: 'Cookie-signing secret; default: generated once and shared through the store.' })),
+    consentTtl: Type.Integer({ minimum: 60, default: 15_552_000, description: 'How long a consent is remembered per user, client and scope, seconds.' })
+  }, { ...Strict, default: {}, description: 'The issuer\'s SSO session and remembered consents.' }),
+  authorization: Type.Object({
+    codeTtl: Type.Integer({ minimum: 5, maximum: 600, default: 60, description: 'Authorization code lifetime, seconds (single use).' }),
+    requirePkce: Type.Boolean({ default: false, description: 'Require PKCE (S256) for every client, not only public ones.' })
+  }, { ...Strict, default: {}, description: 'The authorization endpoint.' }),
+  backchannelLogout: Type.Object({
+    timeout: Type.Number({ minimum: 0.1, maximum: 60, default: 5, description: 'Seconds to wait for each back-channel logout receiver.' }),
+    resourceServers: Type.Array(Type.Object({
+      audience: Type.String({ minLength: 1, description: '`aud` of the logout_token for this receiver.' }),
+      uri: Type.String({ format: 'uri', description: 'Where the logout_token is POSTed.' })
+    }, Strict), { default: [], description: 'Resource servers told of every session logout (clients get theirs through backchannelLogoutUri).' })
+  }, { ...Strict, default: {}, description: 'OIDC Back-Channel Logout 1.0.' }),
   log: Type.Object({
     level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'pino log level.' })
   }, { ...Strict, default: {}, description: 'Logging (JSON lines on stdout; secrets and tokens are never logged).' }),

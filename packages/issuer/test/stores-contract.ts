@@ -1,6 +1,7 @@
 /**
  * One contract suite per store interface (STYLE.md, Tests), run against every backend by
- * stores-memory.test.ts and stores-redis*.test.ts. `makeStore` gets the subtest, so a backend
+ * stores-memory.test.ts and stores-redis*.test.ts; codes, sessions and consents are in
+ * stores-contract-codes.ts and stores-contract-sessions.ts. `makeStore` gets the subtest, so a backend
  * can give each subtest a clean store (a fresh dir, a flushed database).
  */
 import type { Test } from 'tap'
@@ -77,6 +78,37 @@ export function keyStoreContract (t: Test, makeStore: (t: Test) => Promise<KeySt
     const [again] = await store.list()
     t.not(again!.activatesAt, 0)
     t.not(again!.publicJwk.x, 'changed')
+  })
+
+  t.test('sharedSecret is created once, then always the same', async (t) => {
+    const store = await makeStore(t)
+    let calls = 0
+    const create = (value: string) => () => { calls++; return value }
+    t.equal(await store.sharedSecret('cookie', create('first')), 'first')
+    t.equal(await store.sharedSecret('cookie', create('second')), 'first')
+    t.equal(calls, 1, 'create() is not called once the secret exists')
+    t.equal(await store.sharedSecret('csrf-2', create('other')), 'other', 'each name has its own')
+    t.equal(await store.sharedSecret('cookie', create('third')), 'first')
+    t.same(await store.list(), [], 'secrets are not signing keys')
+    t.equal(await store.addIfEmpty(await makeKeyRecord('a')), true, 'and do not make the key store non-empty')
+  })
+
+  t.test('concurrent first sharedSecret calls agree on one value', async (t) => {
+    const store = await makeStore(t)
+    const values = ['s1', 's2', 's3', 's4', 's5']
+    const got = await Promise.all(values.map(async (value) => await store.sharedSecret('cookie', () => value)))
+    t.equal(new Set(got).size, 1, `all equal: ${got.join(', ')}`)
+    t.ok(values.includes(got[0]!))
+    t.equal(await store.sharedSecret('cookie', () => 'later'), got[0])
+  })
+
+  t.test('sharedSecret refuses bad names and empty secrets', async (t) => {
+    const store = await makeStore(t)
+    for (const name of ['', 'Cookie', '../x', 'a/b', 'a b', 'a:b', 'a{b}', 'é']) {
+      await t.rejects(store.sharedSecret(name, () => 'x'), TypeError, JSON.stringify(name))
+    }
+    await t.rejects(store.sharedSecret('cookie', () => ''), TypeError, 'empty')
+    t.equal(await store.sharedSecret('cookie', () => 'x'), 'x', 'nothing was stored by the refusals')
   })
 }
 

@@ -3,8 +3,12 @@ import { readdir, readFile, stat, utimes, writeFile, rm } from 'node:fs/promises
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { MemoryKeyStore, MemoryRefreshTokenStore } from '../src/stores/memory.ts'
+import { MemoryCodeStore } from '../src/stores/memory-codes.ts'
+import { MemoryConsentStore, MemorySessionStore } from '../src/stores/memory-sessions.ts'
 import { FileKeyStore } from '../src/stores/file-key-store.ts'
 import { keyStoreContract, makeKeyRecord, refreshTokenStoreContract, TestClock } from './stores-contract.ts'
+import { codeStoreContract, makeCode } from './stores-contract-codes.ts'
+import { consentStoreContract, sessionStoreContract } from './stores-contract-sessions.ts'
 
 t.test('MemoryKeyStore', async (t) => {
   keyStoreContract(t, async () => new MemoryKeyStore())
@@ -17,6 +21,33 @@ t.test('FileKeyStore', async (t) => {
 t.test('MemoryRefreshTokenStore', async (t) => {
   const clock = new TestClock()
   refreshTokenStoreContract(t, async () => new MemoryRefreshTokenStore(clock), clock)
+})
+
+t.test('MemoryCodeStore', async (t) => {
+  const clock = new TestClock()
+  codeStoreContract(t, async () => new MemoryCodeStore(clock), clock)
+})
+
+t.test('MemorySessionStore', async (t) => {
+  const clock = new TestClock()
+  sessionStoreContract(t, async () => new MemorySessionStore(clock), clock)
+})
+
+t.test('MemoryConsentStore', async (t) => {
+  const clock = new TestClock()
+  consentStoreContract(t, async () => new MemoryConsentStore(clock), clock)
+})
+
+t.test('memory stores drop expired entries, at most once a minute', async (t) => {
+  const clock = new TestClock()
+  const store = new MemoryCodeStore(clock)
+  const code = makeCode(clock)
+  await store.save(code) // the first save sweeps (nothing yet)
+  clock.advance(2 * 60_000)
+  await store.save(makeCode(clock)) // sweeps: drops `code`
+  // recordIssued sees entries not dropped yet (as Redis before eviction): here, nothing.
+  await store.recordIssued(code.hash, { accessToken: { jti: 'j', expiresAt: clock.now() + 60_000 } })
+  t.same(await store.consume(code.hash, code.createdAt), { status: 'invalid' }, 'gone even for a caller whose clock lags')
 })
 
 t.test('MemoryRefreshTokenStore defaults to the system clock', async (t) => {
@@ -86,6 +117,22 @@ t.test('FileKeyStore on disk', async (t) => {
     await utimes(lock, old, old)
     await store.add(await makeKeyRecord('b'))
     t.same((await store.list()).map((k) => k.kid), ['a', 'b'], 'a lock left by a crash does not block forever')
+  })
+
+  t.test('a shared secret is a 0600 file, written whole, and read back by every instance', async (t) => {
+    const dir = join(t.testdir(), 'data')
+    const values = ['v1', 'v2', 'v3', 'v4', 'v5', 'v6']
+    const got = await Promise.all(values.map(async (value) => await new FileKeyStore(dir).sharedSecret('cookie', () => value)))
+    t.equal(new Set(got).size, 1, 'instances racing on one dir agree')
+    t.equal(await readFile(join(dir, 'secret-cookie'), 'utf8'), got[0])
+    t.equal((await stat(join(dir, 'secret-cookie'))).mode & 0o777, 0o600)
+    t.same(await readdir(dir), ['secret-cookie'], 'no temp file left')
+    t.equal(await new FileKeyStore(dir).sharedSecret('cookie', () => 'new'), got[0], 'survives a restart')
+  })
+
+  t.test('an empty secret file is an error, not a new secret', async (t) => {
+    const dir = t.testdir({ 'secret-cookie': '' })
+    await t.rejects(new FileKeyStore(dir).sharedSecret('cookie', () => 'x'), /secret-cookie is empty/)
   })
 
   t.test('a file that is not a key file is an error, not an empty store', async (t) => {

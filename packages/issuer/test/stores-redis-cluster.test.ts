@@ -10,8 +10,13 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startRedis } from '@gatehouse/shared/redis-harness'
 import { RedisKeyStore, RedisRefreshTokenStore } from '../src/stores/redis.ts'
+import { RedisCodeStore } from '../src/stores/redis-codes.ts'
+import { RedisConsentStore, RedisSessionStore } from '../src/stores/redis-sessions.ts'
 import { createRedisClient, createSubscriberClient } from '../src/stores/redis-connection.ts'
+import { keyPart } from '../src/stores/redis-scripts.ts'
 import { keyStoreContract, makeKeyRecord, refreshTokenStoreContract, TestClock } from './stores-contract.ts'
+import { codeStoreContract, makeCode } from './stores-contract-codes.ts'
+import { consentStoreContract, makeSession, sessionStoreContract } from './stores-contract-sessions.ts'
 
 const HOUR = 3_600_000
 
@@ -51,6 +56,30 @@ t.test('RedisRefreshTokenStore on Cluster', async (t) => {
   }, clock)
 })
 
+t.test('RedisCodeStore on Cluster', async (t) => {
+  const clock = new TestClock()
+  codeStoreContract(t, async () => {
+    await raw.flushdb()
+    return new RedisCodeStore(client)
+  }, clock)
+})
+
+t.test('RedisSessionStore on Cluster', async (t) => {
+  const clock = new TestClock()
+  sessionStoreContract(t, async () => {
+    await raw.flushdb()
+    return new RedisSessionStore(client)
+  }, clock)
+})
+
+t.test('RedisConsentStore on Cluster', async (t) => {
+  const clock = new TestClock()
+  consentStoreContract(t, async () => {
+    await raw.flushdb()
+    return new RedisConsentStore(client)
+  }, clock)
+})
+
 t.test('the keys of one family share a slot', async (t) => {
   await raw.flushdb()
   const store = new RedisRefreshTokenStore(client)
@@ -69,6 +98,36 @@ t.test('the keys of one family share a slot', async (t) => {
     const slots = await Promise.all(family.map(async (key) => await raw.cluster('KEYSLOT', key)))
     t.same(new Set(slots), new Set([await raw.cluster('KEYSLOT', id)]), `${id}: one slot, that of its id`)
   }
+})
+
+t.test('codes, sessions, consents and secrets: the hash tag is the id, braces and all', async (t) => {
+  await raw.flushdb()
+  const clock = new TestClock()
+  const slot = async (key: string): Promise<number> => await raw.cluster('KEYSLOT', key) as number
+  await new RedisKeyStore(client).sharedSecret('cookie', () => 's')
+  await new RedisKeyStore(client).add(await makeKeyRecord('k'))
+  await new RedisCodeStore(client).save({ ...makeCode(clock), hash: 'code-1' })
+  await new RedisSessionStore(client).create({ ...makeSession(clock), sid: 'sid{1}' })
+  const consents = new RedisConsentStore(client)
+  // A subject that would move the hash tag if it were written raw.
+  const subject = 'x}{y'
+  for (const clientId of ['c1', 'c}2', '{c3}']) await consents.grant(subject, clientId, ['openid'], 60_000, clock.now())
+
+  const keys = (await raw.keys('*')).sort()
+  t.equal(keys.length, 7)
+  const expected: Array<[string, string]> = [
+    ['gatehouse:{keys}:secret:cookie', 'keys'],
+    ['gatehouse:{keys}:signing', 'keys'],
+    ['gatehouse:code:{code-1}', 'code-1'],
+    ['gatehouse:session:{sid%007b1%007d}', keyPart('sid{1}')],
+    ...keys.filter((key) => key.startsWith('gatehouse:consent:')).map((key): [string, string] => [key, keyPart(subject)])
+  ]
+  t.same(new Set(expected.map(([key]) => key)), new Set(keys), 'the keys expected')
+  for (const [key, tag] of expected) {
+    t.equal(key.match(/\{([^}]*)\}/)?.[1], tag, `${key}: the first {...} is the whole id`)
+    t.equal(await slot(key), await slot(tag), `${key}: the slot of ${tag}`)
+  }
+  t.same(await consents.get(subject, 'c}2', clock.now()), ['openid'], 'read back through the cluster client')
 })
 
 t.test('a subscriber connection for pub/sub', async (t) => {

@@ -3,8 +3,13 @@ import { Redis } from 'ioredis'
 import { once } from 'node:events'
 import { startRedis } from '@gatehouse/shared/redis-harness'
 import { RedisKeyStore, RedisRefreshTokenStore } from '../src/stores/redis.ts'
+import { RedisCodeStore } from '../src/stores/redis-codes.ts'
+import { RedisConsentStore, RedisSessionStore } from '../src/stores/redis-sessions.ts'
 import { createRedisClient, createSubscriberClient } from '../src/stores/redis-connection.ts'
+import { CODE_REPLAY_WINDOW_MS } from '../src/stores/policy.ts'
 import { keyStoreContract, makeKeyRecord, refreshTokenStoreContract, TestClock } from './stores-contract.ts'
+import { codeStoreContract, makeCode } from './stores-contract-codes.ts'
+import { consentStoreContract, makeSession, sessionStoreContract } from './stores-contract-sessions.ts'
 
 const HOUR = 3_600_000
 
@@ -30,6 +35,30 @@ t.test('RedisRefreshTokenStore', async (t) => {
   refreshTokenStoreContract(t, async () => {
     await raw.flushdb()
     return new RedisRefreshTokenStore(client)
+  }, clock)
+})
+
+t.test('RedisCodeStore', async (t) => {
+  const clock = new TestClock()
+  codeStoreContract(t, async () => {
+    await raw.flushdb()
+    return new RedisCodeStore(client)
+  }, clock)
+})
+
+t.test('RedisSessionStore', async (t) => {
+  const clock = new TestClock()
+  sessionStoreContract(t, async () => {
+    await raw.flushdb()
+    return new RedisSessionStore(client)
+  }, clock)
+})
+
+t.test('RedisConsentStore', async (t) => {
+  const clock = new TestClock()
+  consentStoreContract(t, async () => {
+    await raw.flushdb()
+    return new RedisConsentStore(client)
   }, clock)
 })
 
@@ -80,6 +109,71 @@ t.test('every key has the prefix and a TTL, except the signing keys', async (t) 
   }, 'j1 (expired) was pruned; j3 (of the reuse) never recorded')
 })
 
+t.test('codes, sessions, consents and secrets: key names and TTLs', async (t) => {
+  await raw.flushdb()
+  const clock = new TestClock()
+  const codes = new RedisCodeStore(client)
+  const sessions = new RedisSessionStore(client)
+  const consents = new RedisConsentStore(client)
+  const keys = new RedisKeyStore(client)
+  const within = async (key: string, expected: number): Promise<void> => {
+    const pttl = await raw.pttl(key)
+    t.ok(pttl > expected - 5_000 && pttl <= expected, `${key}: PTTL ${pttl} close to ${expected}`)
+  }
+
+  t.equal(await keys.sharedSecret('cookie', () => 's3cret'), 's3cret')
+  const code = { ...makeCode(clock), hash: 'abc_-XYZ' }
+  const used = { ...makeCode(clock), hash: 'used' }
+  await codes.save(code)
+  await codes.save(used)
+  await codes.consume('used', clock.now())
+  await codes.recordIssued('used', { accessToken: { jti: 'j', expiresAt: clock.now() + HOUR } })
+  const session = { ...makeSession(clock, 8 * HOUR), sid: 'sid-1' }
+  await sessions.create(session)
+  await sessions.addClient('sid-1', 'client-1')
+  await sessions.addFamily('sid-1', 'fam-1')
+  await consents.grant('alice@example.com', 'client-1', ['openid'], 30 * 24 * HOUR, clock.now())
+  await consents.grant('we{ir}d:sub', 'c:1', ['openid'], HOUR, clock.now())
+
+  t.same(await allKeys(), [
+    'gatehouse:code:{abc_-XYZ}',
+    'gatehouse:code:{used}',
+    'gatehouse:consent:{alice@example.com}:client-1',
+    'gatehouse:consent:{we%007bir%007dd%003asub}:c%003a1',
+    'gatehouse:session:{sid-1}',
+    'gatehouse:{keys}:secret:cookie'
+  ])
+  t.equal(await raw.get('gatehouse:{keys}:secret:cookie'), 's3cret')
+  t.equal(await raw.pttl('gatehouse:{keys}:secret:cookie'), -1, 'a shared secret is kept for good')
+  await within('gatehouse:code:{abc_-XYZ}', 60_000)
+  await within('gatehouse:code:{used}', CODE_REPLAY_WINDOW_MS)
+  await within('gatehouse:session:{sid-1}', 8 * HOUR)
+  await within('gatehouse:consent:{alice@example.com}:client-1', 30 * 24 * HOUR)
+  await within('gatehouse:consent:{we%007bir%007dd%003asub}:c%003a1', HOUR)
+  t.same(Object.keys(await raw.hgetall('gatehouse:code:{used}')).sort(), ['data', 'issued', 'replayUntil', 'usedAt'])
+  t.same(await raw.hgetall('gatehouse:session:{sid-1}'), { data: JSON.stringify(session), 'client:client-1': '1', 'family:fam-1': '1' })
+  t.same(await raw.hgetall('gatehouse:consent:{alice@example.com}:client-1'), { openid: String(clock.now() + 30 * 24 * HOUR) })
+
+  // A consent key lives as long as its last scope; expired scopes are dropped by the next grant.
+  await consents.grant('bob', 'client-1', ['openid'], 10 * HOUR, clock.now())
+  await consents.grant('bob', 'client-1', ['email'], HOUR, clock.now())
+  await within('gatehouse:consent:{bob}:client-1', 10 * HOUR)
+  clock.advance(HOUR)
+  await consents.grant('bob', 'client-1', ['profile'], HOUR, clock.now())
+  t.same(Object.keys(await raw.hgetall('gatehouse:consent:{bob}:client-1')).sort(), ['openid', 'profile'])
+  await within('gatehouse:consent:{bob}:client-1', 9 * HOUR)
+  await raw.del('gatehouse:consent:{bob}:client-1')
+
+  // Writes to what is not there never create a key without a TTL.
+  await codes.recordIssued('gone', { accessToken: { jti: 'j', expiresAt: clock.now() + HOUR } })
+  await sessions.addClient('gone', 'client-1')
+  await sessions.addFamily('gone', 'fam-1')
+  t.equal((await allKeys()).length, 6)
+  for (const key of await allKeys()) {
+    if (!key.startsWith('gatehouse:{keys}:')) t.ok(await raw.pttl(key) > 0, `${key} has a TTL`)
+  }
+})
+
 t.test('another key prefix', async (t) => {
   await raw.flushdb()
   const now = Date.now()
@@ -88,7 +182,15 @@ t.test('another key prefix', async (t) => {
     { id: 'f', clientId: 'c', subject: 's', scope: '', audience: [], createdAt: now, expiresAt: now + HOUR },
     { hash: 'h', familyId: 'f', issuedAt: now, expiresAt: now + HOUR },
     { jti: 'j', expiresAt: now + HOUR })
-  t.same(await allKeys(), ['app:rt:{f}:family', 'app:rt:{f}:t:h', 'app:{keys}:signing'])
+  await new RedisKeyStore(client, 'app:').sharedSecret('cookie', () => 's')
+  const clock = new TestClock()
+  await new RedisCodeStore(client, 'app:').save({ ...makeCode(clock), hash: 'c' })
+  await new RedisSessionStore(client, 'app:').create({ ...makeSession(clock), sid: 's' })
+  await new RedisConsentStore(client, 'app:').grant('alice', 'client', ['openid'], HOUR, now)
+  t.same(await allKeys(), [
+    'app:code:{c}', 'app:consent:{alice}:client', 'app:rt:{f}:family', 'app:rt:{f}:t:h',
+    'app:session:{s}', 'app:{keys}:secret:cookie', 'app:{keys}:signing'
+  ])
 })
 
 t.test('scripts survive a SCRIPT FLUSH (as after a Redis restart)', async (t) => {

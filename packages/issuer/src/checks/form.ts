@@ -18,7 +18,7 @@ const REPEATABLE = new Set(['resource', 'audience'])
 
 /** Every `resource` (and `audience`) value of the request, validated. */
 export function resourceParams (request: FastifyRequest): string[] {
-  const body = request.body as Record<string, unknown> | undefined
+  const body = (request.method === 'GET' || request.method === 'HEAD' ? request.query : request.body) as Record<string, unknown> | undefined
   if (body === undefined || body === null || typeof body !== 'object') return []
   const values: string[] = []
   for (const name of REPEATABLE) {
@@ -40,8 +40,20 @@ export function formParams (request: FastifyRequest): FormParams {
   if (body === NOT_A_FORM || body === undefined || body === null) {
     throw invalidRequest('the body must be application/x-www-form-urlencoded')
   }
+  return singleValued(body as Record<string, unknown>)
+}
+
+/** Parameters of a GET (query) or POST (form) request, each at most once. */
+export function requestParams (request: FastifyRequest): FormParams {
+  return request.method === 'GET' || request.method === 'HEAD'
+    ? singleValued((request.query ?? {}) as Record<string, unknown>)
+    : formParams(request)
+}
+
+/** Each parameter at most once, none oversized; empty values count as absent (RFC 6749 3.1). */
+export function singleValued (body: Record<string, unknown>): FormParams {
   const params: Record<string, string> = Object.create(null)
-  for (const [name, value] of Object.entries(body as Record<string, unknown>)) {
+  for (const [name, value] of Object.entries(body)) {
     if (REPEATABLE.has(name)) continue
     if (typeof value !== 'string') throw invalidRequest(`parameter ${JSON.stringify(name.slice(0, 64))} is repeated`)
     if (value.length > MAX_PARAM_LENGTH) throw invalidRequest(`parameter ${JSON.stringify(name.slice(0, 64))} is too long`)

@@ -17,12 +17,14 @@ export interface Grant {
 export class ScopePolicy {
   readonly #audienceOf = new Map<string, string>()
   readonly #known = new Set<string>()
+  readonly #descriptions = new Map<string, string>()
   readonly #audiences = new Set<string>()
   readonly #defaultAudience: string | undefined
 
   constructor (config: Pick<IssuerConfig, 'scopes' | 'tokens'>) {
     for (const s of config.scopes) {
       this.#known.add(s.name)
+      this.#descriptions.set(s.name, s.description)
       if (s.audience !== undefined) {
         this.#audienceOf.set(s.name, s.audience)
         this.#audiences.add(s.audience)
@@ -36,8 +38,10 @@ export class ScopePolicy {
     return [...this.#known]
   }
 
-  describe (scope: string): string | undefined {
-    return this.#audienceOf.get(scope)
+  /** Plain words for the consent page ('' when the config gives none). */
+  description (scope: string): string | undefined {
+    const text = this.#descriptions.get(scope)
+    return text === undefined || text === '' ? undefined : text
   }
 
   /**

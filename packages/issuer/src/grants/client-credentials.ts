@@ -8,5 +8,5 @@ export async function clientCredentialsGrant (ctx: IssuerContext, client: Client
   const scope = ctx.scopes.select(params.scope, client.scopes, { userless: true })
   const grant = ctx.scopes.audience(scope, resources, client)
   // RFC 6749 4.4.3: no refresh token for client credentials.
-  return await issueTokens(ctx, { client, subject: client.id, ...grant, withRefreshToken: false })
+  return (await issueTokens(ctx, { client, subject: client.id, ...grant, withRefreshToken: false })).response
 }

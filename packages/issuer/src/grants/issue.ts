@@ -1,6 +1,8 @@
-/** The common tail of every grant: mint the access token and, when allowed, a refresh token. */
+/** The common tail of every grant: mint the access token and, when allowed, a refresh token and id_token. */
 import type { Client } from '../clients.ts'
 import type { IssuerContext, TokenResponse } from '../context.ts'
+import type { IssuedAccessToken } from '../stores/types.ts'
+import { mintIdToken } from '../tokens/id-token.ts'
 import { newRefreshToken } from '../tokens/token-service.ts'
 
 export interface Issuance {
@@ -12,9 +14,17 @@ export interface Issuance {
   authTime?: number
   /** Start a refresh token family (the client has the refresh_token grant). */
   withRefreshToken: boolean
+  /** For the id_token (scope openid with a user session). */
+  nonce?: string
 }
 
-export async function issueTokens (ctx: IssuerContext, issuance: Issuance): Promise<TokenResponse> {
+export interface Issued {
+  response: TokenResponse
+  accessToken: IssuedAccessToken
+  familyId?: string
+}
+
+export async function issueTokens (ctx: IssuerContext, issuance: Issuance): Promise<Issued> {
   const { client, subject, scope, audience, sid, authTime } = issuance
   const access = await ctx.tokens.mintAccessToken({
     clientId: client.id,
@@ -25,7 +35,9 @@ export async function issueTokens (ctx: IssuerContext, issuance: Issuance): Prom
     ...(sid === undefined ? {} : { sid }),
     ...(authTime === undefined ? {} : { authTime })
   })
+  const accessToken = { jti: access.jti, expiresAt: access.expiresAt }
   const response: TokenResponse = { access_token: access.token, token_type: 'Bearer', expires_in: access.expiresIn, scope: scope.join(' ') }
+  let familyId: string | undefined
   if (issuance.withRefreshToken) {
     const now = ctx.clock.now()
     const { tokens } = ctx.config
@@ -46,8 +58,16 @@ export async function issueTokens (ctx: IssuerContext, issuance: Issuance): Prom
       familyId: refresh.familyId,
       issuedAt: now,
       expiresAt: Math.min(now + tokens.refreshTokenTtl * 1000, familyExpiresAt)
-    }, { jti: access.jti, expiresAt: access.expiresAt })
+    }, accessToken)
+    // Logout revokes the session's families.
+    if (sid !== undefined) await ctx.stores.sessions.addFamily(sid, refresh.familyId)
     response.refresh_token = refresh.token
+    familyId = refresh.familyId
   }
-  return response
+  if (scope.includes('openid') && sid !== undefined && authTime !== undefined) {
+    response.id_token = await mintIdToken(ctx, {
+      clientId: client.id, subject, scope, authTime, sid, accessToken: access.token, ...(issuance.nonce === undefined ? {} : { nonce: issuance.nonce })
+    })
+  }
+  return { response, accessToken, ...(familyId === undefined ? {} : { familyId }) }
 }

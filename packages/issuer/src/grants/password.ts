@@ -7,6 +7,7 @@ import type { IssuerContext, TokenResponse } from '../context.ts'
 import type { FormParams } from '../checks/form.ts'
 import { invalidGrant, invalidRequest } from '../errors.ts'
 import { issueTokens } from './issue.ts'
+import { createSession } from '../session/sessions.ts'
 
 export async function passwordGrant (ctx: IssuerContext, client: Client, params: FormParams, resources: string[]): Promise<TokenResponse> {
   const { username, password } = params
@@ -17,11 +18,16 @@ export async function passwordGrant (ctx: IssuerContext, client: Client, params:
   // Same answer for an unknown user and a wrong password.
   const user = await ctx.users.authenticate(username, password)
   if (user === null) throw invalidGrant('invalid username or password')
-  return await issueTokens(ctx, {
+  // A cookie-less session, so the tokens carry a `sid` and logout (or the gateway) can end it.
+  const session = await createSession(ctx, user.subject)
+  await ctx.stores.sessions.addClient(session.sid, client.id)
+  const issued = await issueTokens(ctx, {
     client,
     subject: user.subject,
     ...grant,
-    authTime: Math.floor(ctx.clock.now() / 1000),
+    sid: session.sid,
+    authTime: session.authTime,
     withRefreshToken: client.grants.has('refresh_token')
   })
+  return issued.response
 }

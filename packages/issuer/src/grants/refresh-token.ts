@@ -9,6 +9,7 @@ import { invalidGrant, invalidRequest } from '../errors.ts'
 import { newRefreshToken, parseRefreshToken } from '../tokens/token-service.ts'
 import { revokeAccessTokens } from '../revocation.ts'
 import type { IssuedAccessToken, RotateResult } from '../stores/types.ts'
+import { mintIdToken } from '../tokens/id-token.ts'
 
 export async function refreshTokenGrant (ctx: IssuerContext, client: Client, params: FormParams, resources: string[]): Promise<TokenResponse> {
   if (params.refresh_token === undefined) throw invalidRequest('refresh_token is required')
@@ -53,5 +54,10 @@ export async function refreshTokenGrant (ctx: IssuerContext, client: Client, par
     throw invalidGrant('refresh token was already used; the grant is revoked')
   }
   if (result.status !== 'rotated') throw invalidGrant('invalid refresh token')
-  return { access_token: access.token, token_type: 'Bearer', expires_in: access.expiresIn, scope: grant.scope.join(' '), refresh_token: next.token }
+  const response: TokenResponse = { access_token: access.token, token_type: 'Bearer', expires_in: access.expiresIn, scope: grant.scope.join(' '), refresh_token: next.token }
+  // OIDC Core 12.2: a refresh may return a new id_token for the same session.
+  if (grant.scope.includes('openid') && family.sid !== undefined && family.authTime !== undefined) {
+    response.id_token = await mintIdToken(ctx, { clientId: client.id, subject: family.subject, scope: grant.scope, authTime: family.authTime, sid: family.sid, accessToken: access.token })
+  }
+  return response
 }

@@ -12,11 +12,21 @@ export function discoveryDocument (ctx: IssuerContext): Record<string, unknown> 
   const secretMethods = ['client_secret_basic', 'client_secret_post']
   return {
     issuer: ctx.config.issuer,
+    authorization_endpoint: `${base}/oauth2/authorise`,
     token_endpoint: `${base}/oauth2/token`,
     jwks_uri: `${base}/.well-known/jwks.json`,
     revocation_endpoint: `${base}/oauth2/revoke`,
     introspection_endpoint: `${base}/oauth2/introspect`,
-    grant_types_supported: ['client_credentials', 'password', 'refresh_token'],
+    userinfo_endpoint: `${base}/oauth2/userinfo`,
+    end_session_endpoint: `${base}/oauth2/logout`,
+    response_types_supported: ['code', 'token'],
+    response_modes_supported: ['query', 'fragment'],
+    prompt_values_supported: ['none', 'login', 'consent', 'select_account'],
+    // RFC 9207
+    authorization_response_iss_parameter_supported: true,
+    backchannel_logout_supported: true,
+    backchannel_logout_session_supported: true,
+    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials', 'password', 'implicit'],
     token_endpoint_auth_methods_supported: [...secretMethods, 'none'],
     revocation_endpoint_auth_methods_supported: [...secretMethods, 'none'],
     introspection_endpoint_auth_methods_supported: secretMethods,

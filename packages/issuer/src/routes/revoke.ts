@@ -2,7 +2,8 @@
  * POST /oauth2/revoke (RFC 7009). Refresh token: its whole family and the access tokens it
  * issued. Access token: its jti goes on the shared revocation list for its remaining lifetime.
  */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import { endSession } from '../logout/end-session.ts'
 import { authenticateClient } from '../checks/client-auth.ts'
 import { formParams } from '../checks/form.ts'
 import type { Client } from '../clients.ts'
@@ -16,7 +17,7 @@ function mayTouch (client: Client, ownerClientId: string): boolean {
   return client.revokesAnyToken || client.id === ownerClientId
 }
 
-export async function revokeToken (ctx: IssuerContext, client: Client, token: string): Promise<'revoked' | 'unknown'> {
+export async function revokeToken (ctx: IssuerContext, client: Client, token: string, log: FastifyBaseLogger): Promise<'revoked' | 'session-ended' | 'unknown'> {
   const now = ctx.clock.now()
   const refresh = parseRefreshToken(token)
   if (refresh !== null) {
@@ -32,6 +33,12 @@ export async function revokeToken (ctx: IssuerContext, client: Client, token: st
   if (claims === null) return 'unknown'
   if (!mayTouch(client, claims.client_id)) throw invalidRequest('the token was issued to another client')
   await revokeAccessTokens(ctx, [{ jti: claims.jti, expiresAt: claims.exp * 1000 }])
+  // The gateway's logout path (documented variant of RFC 7009): a trusted gateway client
+  // revoking a user's access token ends that token's whole session.
+  if (client.revokesAnyToken && claims.sid !== undefined) {
+    await endSession(ctx, claims.sid, log)
+    return 'session-ended'
+  }
   return 'revoked'
 }
 
@@ -42,7 +49,7 @@ export function revokeRoute (ctx: IssuerContext) {
       const client = authenticateClient(request.headers.authorization, params, ctx.clients)
       if (params.token === undefined) throw invalidRequest('token is required')
       // The hint only orders the search (RFC 7009 2.1); both kinds are tried whatever it says.
-      const outcome = await revokeToken(ctx, client, params.token)
+      const outcome = await revokeToken(ctx, client, params.token, request.log)
       request.log.info({ client_id: client.id, outcome }, 'revocation')
       // RFC 7009 2.2: 200 whether or not the token was valid.
       return await reply.header('cache-control', 'no-store').send()

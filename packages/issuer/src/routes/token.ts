@@ -9,19 +9,16 @@ import { OAuthError, invalidRequest, unauthorizedClient } from '../errors.ts'
 import { clientCredentialsGrant } from '../grants/client-credentials.ts'
 import { passwordGrant } from '../grants/password.ts'
 import { refreshTokenGrant } from '../grants/refresh-token.ts'
+import { authorizationCodeGrant } from '../grants/authorization-code.ts'
 
 type GrantHandler = (ctx: IssuerContext, client: Client, params: FormParams, resources: string[], request: FastifyRequest) => Promise<TokenResponse>
 
 const grants = new Map<string, { name: Parameters<Client['grants']['has']>[0], handle: GrantHandler }>([
   ['client_credentials', { name: 'client_credentials', handle: clientCredentialsGrant }],
   ['password', { name: 'password', handle: passwordGrant }],
-  ['refresh_token', { name: 'refresh_token', handle: refreshTokenGrant }]
+  ['refresh_token', { name: 'refresh_token', handle: refreshTokenGrant }],
+  ['authorization_code', { name: 'authorization_code', handle: authorizationCodeGrant }]
 ])
-
-/** Registers extra grants (the authorization_code grant lives with the browser flows). */
-export function registerGrant (type: string, name: Parameters<Client['grants']['has']>[0], handle: GrantHandler): void {
-  grants.set(type, { name, handle })
-}
 
 export function tokenRoute (ctx: IssuerContext, rateLimit: Record<string, unknown> | undefined) {
   return async function (app: FastifyInstance): Promise<void> {

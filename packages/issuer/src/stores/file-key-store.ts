@@ -1,12 +1,14 @@
 /**
  * Signing keys on local disk: the embedded default, so tokens stay valid across restarts
- * without Redis. One JSON file, `<dataDir>/signing-keys.json`, holding private keys: the
- * directory is created 0700 and the file 0600.
+ * without Redis. One JSON file, `<dataDir>/signing-keys.json`, holding private keys, and one
+ * file per shared secret, `<dataDir>/secret-<name>`: the directory is created 0700 and the
+ * files 0600.
  */
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises'
+import { link, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { checkSecretName, newSecret } from './policy.ts'
 import type { KeyStore, SigningKeyRecord } from './types.ts'
 
 const FILE_NAME = 'signing-keys.json'
@@ -28,6 +30,9 @@ interface KeyFile {
  *   with O_EXCL (`wx`). So two processes starting on one directory agree on one first key,
  *   and a `keys rotate` CLI run cannot lose a key the server prunes at the same moment.
  * - `list` re-reads the file every time, so keys added by another process are seen.
+ * - A shared secret is written to a temp file, then hard-linked to `secret-<name>`: `link`
+ *   fails when the name exists, so of processes racing on a first start exactly one creates
+ *   it, the others read the winner's, and nobody ever reads a half-written file.
  */
 export class FileKeyStore implements KeyStore {
   readonly #dir: string
@@ -67,6 +72,27 @@ export class FileKeyStore implements KeyStore {
     await this.#update((keys) => keys.some((k) => gone.has(k.kid)) ? keys.filter((k) => !gone.has(k.kid)) : undefined)
   }
 
+  async sharedSecret (name: string, create: () => string): Promise<string> {
+    checkSecretName(name)
+    const file = join(this.#dir, `secret-${name}`)
+    const existing = await readSecret(file)
+    if (existing !== undefined) return existing
+    const value = newSecret(create)
+    await mkdir(this.#dir, { recursive: true, mode: 0o700 })
+    const temp = await this.#writeTemp(file, value)
+    try {
+      await link(temp, file)
+      return value
+    } catch (err) {
+      if (!isCode(err, 'EEXIST')) throw err
+    } finally {
+      await rm(temp, { force: true })
+    }
+    const winner = await readSecret(file)
+    if (winner === undefined) throw new Error(`${file} vanished right after it was created`)
+    return winner
+  }
+
   async #read (): Promise<KeyFile> {
     let text: string
     try {
@@ -97,21 +123,32 @@ export class FileKeyStore implements KeyStore {
   }
 
   async #write (content: KeyFile): Promise<void> {
-    const temp = `${this.#file}.${randomBytes(6).toString('hex')}.tmp`
-    // 0600 at creation, so the private keys are never readable by others, even briefly.
-    const handle = await open(temp, 'wx', 0o600)
-    try {
-      await handle.writeFile(JSON.stringify(content, null, 2) + '\n')
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
+    const temp = await this.#writeTemp(this.#file, JSON.stringify(content, null, 2) + '\n')
     try {
       await rename(temp, this.#file)
     } catch (err) {
       await rm(temp, { force: true })
       throw err
     }
+  }
+
+  /** A new, fsynced temp file beside `file`, holding `text`; renamed or linked by the caller. */
+  async #writeTemp (file: string, text: string): Promise<string> {
+    const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`
+    // 0600 at creation, so private keys and secrets are never readable by others, even briefly.
+    const handle = await open(temp, 'wx', 0o600)
+    try {
+      try {
+        await handle.writeFile(text)
+        await handle.sync()
+      } finally {
+        await handle.close()
+      }
+    } catch (err) {
+      await rm(temp, { force: true })
+      throw err
+    }
+    return temp
   }
 
   async #withLock (fn: () => Promise<void>): Promise<void> {
@@ -146,6 +183,19 @@ async function isStale (lock: string): Promise<boolean> {
     if (isCode(err, 'ENOENT')) return false // released meanwhile: try again
     throw err
   }
+}
+
+/** The secret in `file`, or undefined when there is none yet. */
+async function readSecret (file: string): Promise<string | undefined> {
+  let value: string
+  try {
+    value = await readFile(file, 'utf8')
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return undefined
+    throw err
+  }
+  if (value === '') throw new Error(`${file} is empty; delete it to have a new secret created`)
+  return value
 }
 
 function isCode (err: unknown, code: string): boolean {

@@ -10,7 +10,11 @@ import type { IssuerConfig } from '../config.ts'
 import type { IssuerStores } from './types.ts'
 import { FileKeyStore } from './file-key-store.ts'
 import { MemoryRefreshTokenStore } from './memory.ts'
+import { MemoryCodeStore } from './memory-codes.ts'
+import { MemoryConsentStore, MemorySessionStore } from './memory-sessions.ts'
 import { RedisKeyStore, RedisRefreshTokenStore } from './redis.ts'
+import { RedisCodeStore } from './redis-codes.ts'
+import { RedisConsentStore, RedisSessionStore } from './redis-sessions.ts'
 import { createRedisClient, createSubscriberClient, type RedisClient } from './redis-connection.ts'
 
 function watchConnection (client: RedisClient, name: string, log: FastifyBaseLogger): void {
@@ -44,6 +48,9 @@ export async function createStores (config: IssuerConfig, options: StoreOptions)
     kind: 'redis',
     keys: new RedisKeyStore(redis),
     refreshTokens: new RedisRefreshTokenStore(redis),
+    codes: new RedisCodeStore(redis),
+    sessions: new RedisSessionStore(redis),
+    consents: new RedisConsentStore(redis),
     revocations,
     redis,
     ping: async () => { await redis.ping() },
@@ -62,6 +69,9 @@ export function createMemoryStores (config: Pick<IssuerConfig, 'dataDir'>, optio
     kind: 'memory',
     keys: new FileKeyStore(resolve(options.baseDir, config.dataDir)),
     refreshTokens: new MemoryRefreshTokenStore(options.clock),
+    codes: new MemoryCodeStore(options.clock),
+    sessions: new MemorySessionStore(options.clock),
+    consents: new MemoryConsentStore(options.clock),
     revocations,
     ping: async () => {},
     close: async () => { await revocations.close() }

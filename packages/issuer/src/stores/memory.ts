@@ -1,5 +1,6 @@
 /**
- * In-process stores: the embedded default's refresh tokens, and the key store tests use.
+ * In-process stores: the embedded default's refresh tokens, the key store tests use, and
+ * `ExpiringMap`, which `memory-codes.ts` and `memory-sessions.ts` build on.
  * State lives in Maps and dies with the process; the lead's assembly warns about that once
  * at boot (STYLE.md, Stores). Records are cloned on the way in and out, so a caller that
  * mutates what it got back cannot change what is stored (Redis gives the same guarantee).
@@ -9,10 +10,12 @@ import type {
   IssuedAccessToken, KeyStore, RefreshFamily, RefreshTokenRecord, RefreshTokenStore,
   RotateResult, SigningKeyRecord
 } from './types.ts'
+import { checkSecretName, newSecret } from './policy.ts'
 
 /** Signing keys in a Map; for tests (the embedded default persists them: `FileKeyStore`). */
 export class MemoryKeyStore implements KeyStore {
   readonly #keys = new Map<string, SigningKeyRecord>()
+  readonly #secrets = new Map<string, string>()
 
   async list (): Promise<SigningKeyRecord[]> {
     return [...this.#keys.values()].map((record) => structuredClone(record))
@@ -32,6 +35,17 @@ export class MemoryKeyStore implements KeyStore {
   async remove (kids: string[]): Promise<void> {
     for (const kid of kids) this.#keys.delete(kid)
   }
+
+  async sharedSecret (name: string, create: () => string): Promise<string> {
+    checkSecretName(name)
+    // No await between the check and the set, as in addIfEmpty.
+    let value = this.#secrets.get(name)
+    if (value === undefined) {
+      value = newSecret(create)
+      this.#secrets.set(name, value)
+    }
+    return value
+  }
 }
 
 interface StoredToken {
@@ -48,8 +62,58 @@ interface StoredFamily {
   accessTokens: Map<string, number>
 }
 
-/** How often, at most, `create` walks every family to drop expired state. */
+/** How often, at most, a store walks all its entries to drop expired state. */
 const SWEEP_INTERVAL_MS = 60_000
+
+/**
+ * A Map whose entries end at a time of their own. An ended entry is invisible at once to
+ * `get` (which compares with the caller's `now`) and dropped lazily: when read, and by a sweep
+ * of the whole Map at most once a minute on `set`, using `clock`.
+ */
+export class ExpiringMap<V> {
+  readonly #entries = new Map<string, { value: V, until: number }>()
+  readonly #clock: Clock
+  #lastSweep = -Infinity
+
+  constructor (clock: Clock) {
+    this.#clock = clock
+  }
+
+  /** The value while `now` is before its end. */
+  get (key: string, now: number): V | undefined {
+    const entry = this.#entries.get(key)
+    if (entry === undefined) return undefined
+    if (entry.until <= now) {
+      this.#entries.delete(key)
+      return undefined
+    }
+    return entry.value
+  }
+
+  /** The value even when it has ended but not been dropped yet, like a key Redis has not evicted. */
+  peek (key: string): V | undefined {
+    return this.#entries.get(key)?.value
+  }
+
+  /** Stores (or replaces) `value` until `until`. */
+  set (key: string, value: V, until: number): void {
+    const now = this.#clock.now()
+    if (now - this.#lastSweep >= SWEEP_INTERVAL_MS) {
+      this.#lastSweep = now
+      for (const [k, entry] of this.#entries) {
+        if (entry.until <= now) this.#entries.delete(k)
+      }
+    }
+    this.#entries.set(key, { value, until })
+  }
+
+  /** Removes the entry and returns its value, ended or not. */
+  take (key: string): V | undefined {
+    const entry = this.#entries.get(key)
+    this.#entries.delete(key)
+    return entry?.value
+  }
+}
 
 /**
  * Refresh token families in Maps. Expired tokens and families are invisible at once (every

@@ -7,12 +7,27 @@
  * Cluster.
  *
  * - `gatehouse:{keys}:signing`: hash, kid -> JSON `SigningKeyRecord`. No TTL: pruned by `remove`.
+ * - `gatehouse:{keys}:secret:<name>`: string, a shared secret (`sharedSecret`). No TTL: it must
+ *   stay the same for as long as anything it signed is around, and it never grows.
  * - `gatehouse:rt:{<familyId>}:family`: hash. `data` -> JSON `RefreshFamily`; `revoked` -> `1`
  *   once revoked; `at:<jti>` -> expiresAt of each access token issued from the family.
  *   TTL: the family's `expiresAt`; revoking keeps it.
  * - `gatehouse:rt:{<familyId>}:t:<hash>`: string, JSON `RefreshTokenRecord` plus `usedAt` once
  *   rotated. TTL: the earlier of the token's and the family's `expiresAt`. A used token is kept,
  *   marked, until then, so presenting it again is recognised as reuse, not as unknown.
+ * - `gatehouse:code:{<hash>}` (redis-codes.ts): hash. `data` -> JSON `AuthorizationCodeRecord`;
+ *   once consumed `usedAt` and `replayUntil`; `issued` -> JSON `CodeIssued`. TTL: the code's
+ *   `expiresAt`, then on first use `replayUntil` (at least `CODE_REPLAY_WINDOW_MS` later).
+ * - `gatehouse:session:{<sid>}` (redis-sessions.ts): hash. `data` -> JSON `SessionRecord`;
+ *   `client:<clientId>` and `family:<familyId>` -> `1`. TTL: the session's `expiresAt`.
+ * - `gatehouse:consent:{<subject>}:<clientId>` (redis-sessions.ts): hash, scope -> expiresAt,
+ *   `ttlMs` after the last grant that included it. TTL: the latest of those. All the consents
+ *   of one subject share a slot.
+ *
+ * Records are stored as JSON written by Node and handed back as is: scripts decode them to
+ * read a field but never re-encode them (Lua's cjson would turn `[]` into `{}`).
+ * Caller-supplied ids (sid, subject, client id) go through `keyPart` (redis-scripts.ts), which
+ * escapes `{`, `}`, `:` and anything unusual, so no id can move a hash tag or forge another key.
  *
  * Time is always the caller's `now` (the injected clock), never Redis `TIME`: TTLs are computed
  * as `expiresAt - now`, and every script also compares `expiresAt` with `now`, so a key that
@@ -22,6 +37,8 @@
  * twice.
  */
 import type { RedisClient } from './redis-connection.ts'
+import { checkSecretName, newSecret } from './policy.ts'
+import { execOrThrow, ttl, withScripts, type ScriptClient } from './redis-scripts.ts'
 import type {
   IssuedAccessToken, KeyStore, RefreshFamily, RefreshTokenRecord, RefreshTokenStore,
   RotateResult, SigningKeyRecord
@@ -96,35 +113,26 @@ const SCRIPTS = {
   gatehouseRefreshRevokeFamily: { lua: REVOKE_FAMILY, numberOfKeys: 1 }
 }
 
-type ScriptName = keyof typeof SCRIPTS
-type ScriptClient = Record<ScriptName, (...keysAndArgs: string[]) => Promise<unknown>>
+type Scripts = ScriptClient<keyof typeof SCRIPTS>
 
 /**
- * Registers the scripts on the client once. ioredis then sends EVALSHA, falls back to EVAL
- * after a restart flushed the script cache, and routes by the first key on Cluster.
- */
-function withScripts (redis: RedisClient): ScriptClient {
-  const client = redis as unknown as RedisClient & Partial<ScriptClient>
-  for (const [name, definition] of Object.entries(SCRIPTS)) {
-    if (typeof client[name as ScriptName] !== 'function') redis.defineCommand(name, definition)
-  }
-  return client as unknown as ScriptClient
-}
-
-/**
- * Signing keys in one hash, `<keyPrefix>{keys}:signing`: kid -> JSON record.
- * The one Gatehouse key without a TTL: a signing key must outlive every token it signed,
- * which no fixed TTL knows, so retired keys are pruned explicitly through `remove`.
+ * Signing keys in one hash, `<keyPrefix>{keys}:signing`: kid -> JSON record; shared secrets
+ * beside it, `<keyPrefix>{keys}:secret:<name>`.
+ * The Gatehouse keys without a TTL: a signing key must outlive every token it signed, which no
+ * fixed TTL knows, so retired keys are pruned explicitly through `remove`; a shared secret is
+ * one short value per name, kept for good.
  */
 export class RedisKeyStore implements KeyStore {
   readonly #redis: RedisClient
-  readonly #scripts: ScriptClient
+  readonly #scripts: Scripts
   readonly #key: string
+  readonly #prefix: string
 
   constructor (redis: RedisClient, keyPrefix = 'gatehouse:') {
     this.#redis = redis
-    this.#scripts = withScripts(redis)
+    this.#scripts = withScripts(redis, SCRIPTS)
     this.#key = `${keyPrefix}{keys}:signing`
+    this.#prefix = keyPrefix
   }
 
   async list (): Promise<SigningKeyRecord[]> {
@@ -144,17 +152,29 @@ export class RedisKeyStore implements KeyStore {
   async remove (kids: string[]): Promise<void> {
     if (kids.length > 0) await this.#redis.hdel(this.#key, ...kids)
   }
+
+  async sharedSecret (name: string, create: () => string): Promise<string> {
+    checkSecretName(name)
+    const key = `${this.#prefix}{keys}:secret:${name}`
+    const existing = await this.#redis.get(key)
+    if (existing !== null) return existing
+    // NX: of instances starting together, the first SET wins and every one reads its value.
+    await this.#redis.set(key, newSecret(create), 'NX')
+    const value = await this.#redis.get(key)
+    if (value === null) throw new Error(`${key} vanished right after it was set`)
+    return value
+  }
 }
 
 /** Refresh token families; the key layout is described at the top of this file. */
 export class RedisRefreshTokenStore implements RefreshTokenStore {
   readonly #redis: RedisClient
-  readonly #scripts: ScriptClient
+  readonly #scripts: Scripts
   readonly #prefix: string
 
   constructor (redis: RedisClient, keyPrefix = 'gatehouse:') {
     this.#redis = redis
-    this.#scripts = withScripts(redis)
+    this.#scripts = withScripts(redis, SCRIPTS)
     this.#prefix = keyPrefix
   }
 
@@ -162,13 +182,10 @@ export class RedisRefreshTokenStore implements RefreshTokenStore {
     assertSameFamily(family.id, first)
     // create() is given no `now`; the first token's issue time is that moment.
     const now = first.issuedAt
-    const results = await this.#redis.multi()
+    await execOrThrow(this.#redis.multi()
       .hset(this.#familyKey(family.id), 'data', JSON.stringify(family), `at:${accessToken.jti}`, String(accessToken.expiresAt))
       .pexpire(this.#familyKey(family.id), ttl(family.expiresAt, now))
-      .set(this.#tokenKey(family.id, first.hash), JSON.stringify(first), 'PX', ttl(Math.min(first.expiresAt, family.expiresAt), now))
-      .exec()
-    const failed = results?.find(([err]) => err !== null)
-    if (results === null || failed !== undefined) throw failed?.[0] ?? new Error('refresh family transaction aborted')
+      .set(this.#tokenKey(family.id, first.hash), JSON.stringify(first), 'PX', ttl(Math.min(first.expiresAt, family.expiresAt), now)), 'refresh family')
   }
 
   async rotate (familyId: string, presentedHash: string, next: RefreshTokenRecord, accessToken: IssuedAccessToken, now: number): Promise<RotateResult> {
@@ -211,11 +228,6 @@ export class RedisRefreshTokenStore implements RefreshTokenStore {
   #tokenKey (familyId: string, hash: string): string {
     return `${this.#prefix}rt:{${familyId}}:t:${hash}`
   }
-}
-
-/** Milliseconds from `now` to `expiresAt`; at least 1, as PX/PEXPIRE reject 0. */
-function ttl (expiresAt: number, now: number): number {
-  return Math.max(1, Math.floor(expiresAt - now))
 }
 
 function pairs (flat: string[]): IssuedAccessToken[] {

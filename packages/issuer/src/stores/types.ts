@@ -31,6 +31,11 @@ export interface KeyStore {
   addIfEmpty (record: SigningKeyRecord): Promise<boolean>
   /** Drops retired keys whose last token has expired. */
   remove (kids: string[]): Promise<void>
+  /**
+   * A named random secret shared by every instance (e.g. the cookie-signing secret): created
+   * with `create()` on first use, atomically, then always the same value.
+   */
+  sharedSecret (name: string, create: () => string): Promise<string>
 }
 
 /** A refresh token family: one grant, rotated along a chain of single-use tokens. */
@@ -88,11 +93,86 @@ export interface RefreshTokenStore {
   revokeFamily (familyId: string, now: number): Promise<{ family: RefreshFamily, accessTokens: IssuedAccessToken[] } | null>
 }
 
+/** A pending authorization code (RFC 6749 4.1.2), stored under the SHA-256 of the code. */
+export interface AuthorizationCodeRecord {
+  /** base64url SHA-256 of the code. */
+  hash: string
+  clientId: string
+  redirectUri: string
+  /** Whether redirect_uri was sent in the authorization request (then it is required at the token endpoint). */
+  redirectUriGiven: boolean
+  subject: string
+  scope: string[]
+  audience: string[]
+  sid: string
+  authTime: number
+  nonce?: string
+  codeChallenge?: string
+  createdAt: number
+  expiresAt: number
+}
+
+/** What a code was exchanged for, so a replay can revoke it (RFC 6749 4.1.2). */
+export interface CodeIssued {
+  familyId?: string
+  accessToken: IssuedAccessToken
+}
+
+export type ConsumeResult =
+  | { status: 'ok', code: AuthorizationCodeRecord }
+  /** Used before: `issued` is what the first exchange produced (may be absent if it failed). */
+  | { status: 'replayed', code: AuthorizationCodeRecord, issued?: CodeIssued }
+  /** Unknown or expired. */
+  | { status: 'invalid' }
+
+export interface CodeStore {
+  save (code: AuthorizationCodeRecord): Promise<void>
+  /** Atomically marks the code used and returns it; a second call answers 'replayed'. */
+  consume (hash: string, now: number): Promise<ConsumeResult>
+  /** Records what the exchange issued (for revocation on replay). */
+  recordIssued (hash: string, issued: CodeIssued): Promise<void>
+}
+
+/** The issuer's SSO session (or a cookie-less one for the password grant). */
+export interface SessionRecord {
+  sid: string
+  subject: string
+  /** Seconds since the epoch, when the user authenticated. */
+  authTime: number
+  createdAt: number
+  expiresAt: number
+}
+
+export interface SessionStore {
+  create (session: SessionRecord): Promise<void>
+  /** The live session, or null. */
+  get (sid: string, now: number): Promise<SessionRecord | null>
+  /** Remembers that `clientId` got tokens in this session (back-channel logout goes to it). */
+  addClient (sid: string, clientId: string): Promise<void>
+  /** Remembers a refresh token family of this session (revoked at logout). */
+  addFamily (sid: string, familyId: string): Promise<void>
+  /**
+   * Atomically removes the session and returns it with its clients and families; null when it
+   * was not there (already ended: logout is idempotent).
+   */
+  end (sid: string): Promise<{ session: SessionRecord, clients: string[], families: string[] } | null>
+}
+
+export interface ConsentStore {
+  /** Scopes `subject` has granted `clientId` (empty when none). */
+  get (subject: string, clientId: string, now: number): Promise<string[]>
+  /** Adds `scopes` to what was granted, for `ttlMs`. */
+  grant (subject: string, clientId: string, scopes: string[], ttlMs: number, now: number): Promise<void>
+}
+
 /** Everything the issuer keeps, behind one object. */
 export interface IssuerStores {
   readonly kind: 'memory' | 'redis'
   keys: KeyStore
   refreshTokens: RefreshTokenStore
+  codes: CodeStore
+  sessions: SessionStore
+  consents: ConsentStore
   revocations: RevocationList
   /** The ioredis client when Redis is used, handed to @fastify/rate-limit (its store contract). */
   readonly redis?: unknown

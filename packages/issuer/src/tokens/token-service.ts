@@ -91,6 +91,31 @@ export class TokenService {
     return { token, jti, expiresAt: exp * 1000, expiresIn: input.ttl }
   }
 
+  /** Signs any other JWT of ours (id_token, logout_token) with the current key. */
+  async sign (claims: JWTPayload, typ: string): Promise<{ token: string, alg: string }> {
+    const { kid, alg, key } = await this.keys.signingKey()
+    const token = await new SignJWT({ iss: this.issuer, ...claims }).setProtectedHeader({ alg, typ, kid }).sign(key)
+    return { token, alg }
+  }
+
+  /**
+   * Verifies an id_token we issued, for `id_token_hint` (OIDC RP-Initiated Logout 1.0, 2):
+   * signature and issuer must hold; an expired one is still accepted as a hint.
+   */
+  async readIdTokenHint (token: string): Promise<JWTPayload | null> {
+    if (!looksLikeJwt(token)) return null
+    try {
+      const { payload } = await jwtVerify(token, async (header) => {
+        const found = header.kid === undefined ? undefined : await this.keys.verificationKey(header.kid)
+        if (found === undefined || found.alg !== header.alg) throw new joseErrors.JWKSNoMatchingKey()
+        return found.key
+      }, { issuer: this.issuer, typ: 'JWT', algorithms: ['ES256', 'RS256', 'EdDSA'], currentDate: new Date(0) })
+      return payload
+    } catch {
+      return null
+    }
+  }
+
   /**
    * Verifies one of our access tokens (signature, typ, iss, exp). Null for anything that is not
    * a live access token of ours; never throws for bad input.

@@ -1,0 +1,53 @@
+/**
+ * OIDC Back-Channel Logout 1.0: a signed logout_token POSTed to each receiver, in parallel,
+ * each with a timeout. A receiver that fails is logged, never blocks the logout.
+ */
+import { randomBytes } from 'node:crypto'
+import type { FastifyBaseLogger } from 'fastify'
+import type { IssuerContext } from '../context.ts'
+
+export interface Receiver {
+  /** `aud` of the logout_token: the client id, or a resource server's audience. */
+  audience: string
+  uri: string
+}
+
+export interface Delivery {
+  audience: string
+  uri: string
+  ok: boolean
+  status?: number
+}
+
+const EVENT = 'http://schemas.openid.net/event/backchannel-logout'
+
+/** Back-Channel Logout 2.4: iss, aud, iat, exp, jti, events, sid and sub; never a nonce. */
+export async function logoutToken (ctx: IssuerContext, audience: string, sid: string, subject: string): Promise<string> {
+  const now = Math.floor(ctx.clock.now() / 1000)
+  const claims = { aud: audience, iat: now, exp: now + 120, jti: randomBytes(16).toString('base64url'), sub: subject, sid, events: { [EVENT]: {} } }
+  return (await ctx.tokens.sign(claims, 'logout+jwt')).token
+}
+
+export async function notifyReceivers (ctx: IssuerContext, receivers: readonly Receiver[], sid: string, subject: string, log: FastifyBaseLogger): Promise<Delivery[]> {
+  const timeout = ctx.config.backchannelLogout.timeout * 1000
+  return await Promise.all(receivers.map(async ({ audience, uri }): Promise<Delivery> => {
+    try {
+      const token = await logoutToken(ctx, audience, sid, subject)
+      const res = await fetch(uri, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ logout_token: token }).toString(),
+        signal: AbortSignal.timeout(timeout),
+        redirect: 'manual'
+      })
+      await res.body?.cancel()
+      // 2.8: 200 (or 204) means the logout was done.
+      const ok = res.status === 200 || res.status === 204
+      if (!ok) log.warn({ uri, status: res.status }, 'back-channel logout refused')
+      return { audience, uri, ok, status: res.status }
+    } catch (err) {
+      log.warn({ uri, err: { message: (err as Error).message } }, 'back-channel logout failed')
+      return { audience, uri, ok: false }
+    }
+  }))
+}
