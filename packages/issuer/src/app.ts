@@ -3,7 +3,7 @@
  * env or files beyond what the stores need.
  */
 import { randomBytes } from 'node:crypto'
-import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import cookie from '@fastify/cookie'
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
@@ -43,6 +43,23 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The issuer's context (keys, stores, clients), for tests and the CLI. */
     issuer: IssuerContext
+  }
+}
+
+type Limiter = ReturnType<FastifyInstance['rateLimit']>
+
+/**
+ * @fastify/rate-limit runs only the first of its handlers on a request (it marks the request),
+ * so two limits (per IP and per username) would silently become one. Clear the mark between.
+ */
+function bothLimits (...limiters: Limiter[]): (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  return async function (request, reply) {
+    for (const limit of limiters) {
+      for (const mark of Object.getOwnPropertySymbols(request)) {
+        if (mark.description === 'fastify.request.rateLimitRan') Reflect.set(request, mark, false)
+      }
+      await limit.call(this, request, reply)
+    }
   }
 }
 
@@ -115,18 +132,15 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
   const loginWindow = config.rateLimit.loginWindow * 1000
   const isLoginPost = (request: FastifyRequest): boolean => typeof (request.body as Record<string, unknown> | undefined)?.username === 'string'
   const throttled = (what: string) => ({ statusCode: 429, code: 'RATE_LIMITED', message: `too many sign-in attempts for this ${what}, try again later` })
-  const loginLimits = {
-    preHandler: [
-      app.rateLimit({ max: config.rateLimit.loginPerIp, timeWindow: loginWindow, keyGenerator: (request) => `login:ip:${request.ip}`, allowList: (request) => !isLoginPost(request), errorResponseBuilder: () => throttled('address') }),
-      app.rateLimit({
-        max: config.rateLimit.loginPerUsername,
-        timeWindow: loginWindow,
-        keyGenerator: (request) => `login:user:${String((request.body as Record<string, unknown>).username).toLowerCase().slice(0, 200)}`,
-        allowList: (request) => !isLoginPost(request),
-        errorResponseBuilder: () => throttled('user')
-      })
-    ]
-  }
+  const byIp = app.rateLimit({ max: config.rateLimit.loginPerIp, timeWindow: loginWindow, keyGenerator: (request) => `login:ip:${request.ip}`, allowList: (request) => !isLoginPost(request), errorResponseBuilder: () => throttled('address') })
+  const byUsername = app.rateLimit({
+    max: config.rateLimit.loginPerUsername,
+    timeWindow: loginWindow,
+    keyGenerator: (request) => `login:user:${String((request.body as Record<string, unknown>).username).toLowerCase().slice(0, 200)}`,
+    allowList: (request) => !isLoginPost(request),
+    errorResponseBuilder: () => throttled('user')
+  })
+  const loginLimits = { preHandler: [bothLimits(byIp, byUsername)] }
 
   await app.register(cookie, { secret: config.session.cookieSecret ?? await stores.keys.sharedSecret('cookie', () => randomBytes(32).toString('base64url')) })
   // Security headers everywhere; the HTML pages set their own, stricter-by-page CSP.

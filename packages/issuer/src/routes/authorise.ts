@@ -5,9 +5,9 @@
  * is kept between requests.
  */
 import { randomBytes } from 'node:crypto'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { IssuerContext } from '../context.ts'
-import { OAuthError } from '../errors.ts'
+import { OAuthError, replyWithError } from '../errors.ts'
 import { requestParams, resourceParams, type FormParams } from '../checks/form.ts'
 import { checkClientAndRedirect, UnsafeRequestError } from '../checks/redirect-uri.ts'
 import { authorizationResponse, parseAuthorizationRequest, type AuthorizationRequest } from '../checks/authorization-request.ts'
@@ -56,6 +56,13 @@ export function authoriseRoutes (ctx: IssuerContext, loginLimits: { preHandler: 
         return await redirect(reply, request, authorizationResponse(ctx, back, error))
       }
     }
+    // A person is on the other end of these routes: throttled sign-ins get a page, not JSON.
+    app.setErrorHandler(async (error: FastifyError, request, reply) => {
+      if (error.statusCode === 429) {
+        return await sendPage(reply, errorPage({ title: 'Too many sign-in attempts', message: 'Wait a few minutes, then try again.' }), 429)
+      }
+      return replyWithError(error, request, reply)
+    })
     for (const path of ['/oauth2/authorise', '/oauth2/authorize']) {
       app.get(path, handler)
       app.post(path, { preHandler: loginLimits.preHandler as never }, handler)
