@@ -63,7 +63,7 @@ export async function createStores (config: IssuerConfig, options: StoreOptions)
 }
 
 export function createMemoryStores (config: Pick<IssuerConfig, 'dataDir'>, options: StoreOptions): IssuerStores {
-  options.log.warn('embedded in-memory store: refresh tokens and revocations live in this process only; set REDIS_URL to share state between instances')
+  options.log.warn('embedded in-memory store: codes, sessions, consents, refresh tokens and revocations live in this process only; set REDIS_URL to share state between instances')
   const revocations = new MemoryRevocationList({ clock: options.clock })
   return {
     kind: 'memory',
