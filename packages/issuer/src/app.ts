@@ -40,6 +40,10 @@ export interface BuildOptions {
 }
 
 declare module 'fastify' {
+  interface FastifyRequest {
+    /** The authenticated client, once known: logged on the request's one log line. */
+    clientId: string | null
+  }
   interface FastifyInstance {
     /** The issuer's context (keys, stores, clients), for tests and the CLI. */
     issuer: IssuerContext
@@ -95,6 +99,7 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
     stores
   }
   app.decorate('issuer', ctx)
+  app.decorateRequest('clientId', null)
 
   try {
     await stores.revocations.ready()
@@ -143,21 +148,25 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
   const loginLimits = { preHandler: [bothLimits(byIp, byUsername)] }
 
   await app.register(cookie, { secret: config.session.cookieSecret ?? await stores.keys.sharedSecret('cookie', () => randomBytes(32).toString('base64url')) })
-  // Security headers everywhere; the HTML pages set their own, stricter-by-page CSP.
-  await app.register(helmet, {
-    contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'self'"] } },
-    hsts: config.issuer.startsWith('https:')
-  })
   await app.register(healthRoutes(ctx))
   await app.register(discoveryRoutes(ctx))
-  await app.register(async (oauth) => {
-    acceptFormsOnly(oauth)
-    await oauth.register(tokenRoute(ctx, tokenLimit))
-    await oauth.register(revokeRoute(ctx))
-    await oauth.register(introspectRoute(ctx))
-    await oauth.register(authoriseRoutes(ctx, loginLimits))
-    await oauth.register(userinfoRoutes(ctx))
-    await oauth.register(logoutRoutes(ctx))
+  await app.register(async (api) => {
+    acceptFormsOnly(api)
+    await api.register(tokenRoute(ctx, tokenLimit))
+    await api.register(revokeRoute(ctx))
+    await api.register(introspectRoute(ctx))
+    await api.register(userinfoRoutes(ctx))
+  })
+  // The pages people see get helmet's headers (the pages set a stricter CSP of their own);
+  // the JSON endpoints keep to nosniff and no-store, which is all a JSON API needs.
+  await app.register(async (browser) => {
+    acceptFormsOnly(browser)
+    await browser.register(helmet, {
+      contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'self'"] } },
+      hsts: config.issuer.startsWith('https:')
+    })
+    await browser.register(authoriseRoutes(ctx, loginLimits))
+    await browser.register(logoutRoutes(ctx))
   })
   for (const client of directory.clients.all()) {
     if (client.grants.has('implicit')) app.log.warn({ client_id: client.id }, 'client uses the implicit grant, which OAuth 2.1 drops (RFC 9700 2.1.2): prefer authorization_code with PKCE')

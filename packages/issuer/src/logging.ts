@@ -43,7 +43,8 @@ export class RequestLog extends LogController {
 
   override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     if (this.isLogDisabled(request)) return
-    const line = { method: request.method, url: redactUrl(request.url), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }
+    const line: Record<string, unknown> = { method: request.method, url: redactUrl(request.url), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }
+    if (request.clientId !== null) line.client_id = request.clientId
     if (error != null) request.log.error({ ...line, err: error }, 'request errored')
     else request.log.info(line, 'request completed')
   }

@@ -11,12 +11,9 @@ import { randomUUID } from 'node:crypto'
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose'
 import type { Clock } from '../clock.ts'
 import type { KeyStore, SigningAlgorithm, SigningKeyRecord } from '../stores/types.ts'
+import { compactSigner, type CompactSigner } from '../tokens/jws.ts'
 
-export interface ActiveKey {
-  readonly kid: string
-  readonly alg: SigningAlgorithm
-  readonly key: CryptoKey
-}
+export type ActiveKey = CompactSigner
 
 export interface KeyManagerOptions {
   store: KeyStore
@@ -90,7 +87,7 @@ export class KeyManager {
     this.#jwks = JSON.stringify({ keys: [...this.#records].reverse().map((r) => publicOnly(r.publicJwk)) })
     for (const kid of this.#verifyKeys.keys()) if (!this.#records.some((r) => r.kid === kid)) this.#verifyKeys.delete(kid)
     if (current !== undefined && current.kid !== this.#signing?.kid) {
-      this.#signing = { kid: current.kid, alg: current.alg, key: await importJWK(current.privateJwk, current.alg) as CryptoKey }
+      this.#signing = compactSigner(current.kid, current.alg, current.privateJwk)
     }
     this.#loaded = true
   }

@@ -26,7 +26,7 @@ export function tokenRoute (ctx: IssuerContext, rateLimit: Record<string, unknow
       const params = formParams(request)
       const resources = resourceParams(request)
       const client = authenticatedClient(request) ?? authenticateClient(request.headers.authorization, params, ctx.clients)
-      request.log.info({ client_id: client.id, grant_type: params.grant_type }, 'token request')
+      request.clientId = client.id
       const grantType = params.grant_type
       if (grantType === undefined) throw invalidRequest('grant_type is required')
       const grant = grants.get(grantType)

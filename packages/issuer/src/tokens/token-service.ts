@@ -4,7 +4,7 @@
  * lookup and is the Redis hash tag, the secret is 256 random bits).
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { SignJWT, jwtVerify, errors as joseErrors, type JWTPayload } from 'jose'
+import { jwtVerify, errors as joseErrors, type JWTPayload } from 'jose'
 import type { Clock } from '../clock.ts'
 import type { KeyManager } from '../keys/key-manager.ts'
 
@@ -70,7 +70,7 @@ export class TokenService {
   ) {}
 
   async mintAccessToken (input: AccessTokenInput): Promise<MintedAccessToken> {
-    const { kid, alg, key } = await this.keys.signingKey()
+    const signer = await this.keys.signingKey()
     const now = Math.floor(this.clock.now() / 1000)
     const jti = randomId(16)
     const exp = now + input.ttl
@@ -87,15 +87,14 @@ export class TokenService {
     if (input.sid !== undefined) claims.sid = input.sid
     if (input.authTime !== undefined) claims.auth_time = input.authTime
     // RFC 9068 2.1: typ "at+jwt" keeps access tokens from passing as id_tokens and back.
-    const token = await new SignJWT(claims).setProtectedHeader({ alg, typ: 'at+jwt', kid }).sign(key)
+    const token = signer.sign('at+jwt', claims)
     return { token, jti, expiresAt: exp * 1000, expiresIn: input.ttl }
   }
 
   /** Signs any other JWT of ours (id_token, logout_token) with the current key. */
   async sign (claims: JWTPayload, typ: string): Promise<{ token: string, alg: string }> {
-    const { kid, alg, key } = await this.keys.signingKey()
-    const token = await new SignJWT({ iss: this.issuer, ...claims }).setProtectedHeader({ alg, typ, kid }).sign(key)
-    return { token, alg }
+    const signer = await this.keys.signingKey()
+    return { token: signer.sign(typ, { iss: this.issuer, ...claims }), alg: signer.alg }
   }
 
   /**
