@@ -41,6 +41,24 @@ export interface AccessClaims extends JWTPayload {
 
 const randomId = (bytes: number): string => randomBytes(bytes).toString('base64url')
 
+// One CSPRNG call per 256 ids instead of one per token (it showed at 3% of the token path).
+const POOL_SIZE = 4096
+let pool = Buffer.alloc(0)
+let poolOffset = POOL_SIZE
+
+/** 128 random bits, base64url (22 characters): a `jti`. */
+export function newJti (): string {
+  if (poolOffset + 16 > pool.length) {
+    pool = randomBytes(POOL_SIZE)
+    poolOffset = 0
+  }
+  const id = pool.toString('base64url', poolOffset, poolOffset + 16)
+  // Never reuse pool bytes: the slice is consumed and zeroed.
+  pool.fill(0, poolOffset, poolOffset + 16)
+  poolOffset += 16
+  return id
+}
+
 export function hashToken (token: string): string {
   return createHash('sha256').update(token).digest('base64url')
 }
@@ -72,7 +90,7 @@ export class TokenService {
   async mintAccessToken (input: AccessTokenInput): Promise<MintedAccessToken> {
     const signer = await this.keys.signingKey()
     const now = Math.floor(this.clock.now() / 1000)
-    const jti = randomId(16)
+    const jti = newJti()
     const exp = now + input.ttl
     const claims: JWTPayload = {
       iss: this.issuer,
