@@ -130,6 +130,8 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
     // After body parsing, so a client_secret_post client is keyed by its client_id too.
     hook: 'preHandler',
     keyGenerator: rateLimitKey(ctx.clients),
+    // Limits are not advertised on every success; a 429 still carries Retry-After.
+    addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
     errorResponseBuilder: (_request: unknown, context: { after: string }) => ({ statusCode: 429, code: 'RATE_LIMITED', message: `rate limit exceeded, retry in ${context.after}` })
   }
 
@@ -147,7 +149,7 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
   })
   const loginLimits = { preHandler: [bothLimits(byIp, byUsername)] }
 
-  await app.register(cookie, { secret: config.session.cookieSecret ?? await stores.keys.sharedSecret('cookie', () => randomBytes(32).toString('base64url')) })
+  const cookieSecret = config.session.cookieSecret ?? await stores.keys.sharedSecret('cookie', () => randomBytes(32).toString('base64url'))
   await app.register(healthRoutes(ctx))
   await app.register(discoveryRoutes(ctx))
   await app.register(async (api) => {
@@ -161,6 +163,8 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
   // the JSON endpoints keep to nosniff and no-store, which is all a JSON API needs.
   await app.register(async (browser) => {
     acceptFormsOnly(browser)
+    // Cookies matter only to the pages (session, CSRF); the JSON endpoints never parse them.
+    await browser.register(cookie, { secret: cookieSecret })
     await browser.register(helmet, {
       contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'self'"] } },
       hsts: config.issuer.startsWith('https:')

@@ -9,6 +9,7 @@ const SECRET_PARAMS = /([?&](?:code|token|access_token|refresh_token|id_token|id
 
 /** The URL with every secret-bearing query value replaced by `***`. */
 export function redactUrl (url: string): string {
+  if (!url.includes('?')) return url
   return url.replace(SECRET_PARAMS, '$1***')
 }
 
