@@ -115,9 +115,11 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
 
   app.setErrorHandler(replyWithError)
   app.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ error: 'not_found' }))
-  app.addHook('onSend', async (request, reply) => {
+  // A callback hook, not an async one: this runs on every response.
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id)
     reply.header('x-content-type-options', 'nosniff')
+    done(null, payload)
   })
 
   await app.register(rateLimit, {

@@ -35,12 +35,20 @@ export function resourceParams (request: FastifyRequest): string[] {
   return [...new Set(values)]
 }
 
+const parsed = new WeakMap<object, FormParams>()
+
 export function formParams (request: FastifyRequest): FormParams {
   const body = request.body as unknown
-  if (body === NOT_A_FORM || body === undefined || body === null) {
+  if (body === NOT_A_FORM || body === undefined || body === null || typeof body !== 'object') {
     throw invalidRequest('the body must be application/x-www-form-urlencoded')
   }
-  return singleValued(body as Record<string, unknown>)
+  // Read once per request (the rate-limit key and the route both need it).
+  let params = parsed.get(body)
+  if (params === undefined) {
+    params = singleValued(body as Record<string, unknown>)
+    parsed.set(body, params)
+  }
+  return params
 }
 
 /** Parameters of a GET (query) or POST (form) request, each at most once. */

@@ -1,0 +1,56 @@
+/**
+ * How busy the server's CPU was during a run, and how much of that was not the server: other
+ * processes on a shared machine make a round slow, and this says so instead of hiding it.
+ * Linux only (/proc); both files count in USER_HZ ticks.
+ */
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+
+/** USER_HZ: ticks per second in /proc (100 almost everywhere). */
+const TICKS_PER_SECOND = ((): number => {
+  try { return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100 } catch { return 100 }
+})()
+
+interface Sample { cpuBusy: number, cpuTotal: number, process: number }
+
+function cpuTicks (cpu: number): { busy: number, total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `))
+  if (line === undefined) throw new Error(`cpu${cpu} not in /proc/stat`)
+  // user nice system idle iowait irq softirq steal ...: idle and iowait are not busy.
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = line.trim().split(/\s+/).slice(1).map(Number)
+  const busy = user + nice + system + irq + softirq + steal
+  return { busy, total: busy + idle + iowait }
+}
+
+/** utime + stime of every thread of the process. */
+function processTicks (pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return Number(fields[11]) + Number(fields[12])
+}
+
+export interface CpuShare {
+  /** % of the CPU's time the server used */
+  server: number
+  /** % of the CPU's time used by anything else (other processes, interrupts, steal) */
+  other: number
+  /** CPU time the server used, µs */
+  serverMicros: number
+}
+
+/** Starts measuring; the returned function ends the measurement. */
+export function watchCpu (cpu: number, pid: number): () => CpuShare {
+  const sample = (): Sample => {
+    const { busy, total } = cpuTicks(cpu)
+    return { cpuBusy: busy, cpuTotal: total, process: processTicks(pid) }
+  }
+  const start = sample()
+  return () => {
+    const end = sample()
+    const total = Math.max(1, end.cpuTotal - start.cpuTotal)
+    const server = end.process - start.process
+    const other = Math.max(0, end.cpuBusy - start.cpuBusy - server)
+    return { server: 100 * server / total, other: 100 * other / total, serverMicros: server * 1e6 / TICKS_PER_SECOND }
+  }
+}
