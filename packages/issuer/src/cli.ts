@@ -85,8 +85,14 @@ try {
     console.error(err.message)
   } else if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
     console.error(`${(err as Error).message}\n${USAGE}`)
+  } else if (typeof (err as NodeJS.ErrnoException).code === 'string' && (err as NodeJS.ErrnoException).syscall !== undefined) {
+    // A system error (address in use, permission denied): one readable line, no stack.
+    const e = err as NodeJS.ErrnoException & { address?: string, port?: number }
+    console.error(`gatehouse-issuer: ${e.syscall ?? ''} ${e.address ?? ''}${e.port === undefined ? '' : `:${e.port}`} failed: ${e.code ?? ''} (${e.message})`)
   } else {
     console.error(err)
   }
   process.exitCode = 1
+  // Anything already opened (Redis connections, timers) must not keep a failed start alive.
+  setTimeout(() => process.exit(1), 100).unref()
 }
