@@ -84,6 +84,13 @@ forEachStore(t, async (t, kind) => {
     t.ok([...browser.cookies.keys()].includes('gatehouse_session'), 'the SSO session cookie is set')
   })
 
+  t.test('the seeds\' request shape: audience (RFC 8707 resource) survives login and consent', async (t) => {
+    const { tokens } = await webLogin({ scope: 'openid profile api:read', audience: 'web' })
+    const access = decodeJwt(tokens.access_token)
+    t.equal(access.aud, 'web', 'the audience asked for, not the scopes\' default')
+    t.equal(access.scope, 'openid profile', 'scopes of other audiences are dropped')
+  })
+
   t.test('SSO: a second authorization needs neither login nor consent again', async (t) => {
     const { browser } = await webLogin()
     const again = await startAuthorization({ client_id: 'web', redirect_uri: WEB_CALLBACK, scope: 'openid api:read' }, browser)

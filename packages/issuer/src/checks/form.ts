@@ -24,11 +24,14 @@ export function resourceParams (request: FastifyRequest): string[] {
   for (const name of REPEATABLE) {
     const value = body[name]
     for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) {
-      if (typeof v !== 'string' || v === '' || v.length > 1024 || v.includes('#')) {
-        // RFC 8707 2: no fragment; we also refuse empty and oversized values.
-        throw new OAuthError('invalid_target', 400, `invalid ${name} parameter`)
+      // Our own forms carry several resources space-separated (a URI holds no spaces).
+      for (const one of typeof v === 'string' ? v.split(' ') : [v]) {
+        if (typeof one !== 'string' || one === '' || one.length > 1024 || one.includes('#')) {
+          // RFC 8707 2: no fragment; we also refuse empty and oversized values.
+          throw new OAuthError('invalid_target', 400, `invalid ${name} parameter`)
+        }
+        values.push(one)
       }
-      values.push(v)
     }
   }
   if (values.length > 16) throw new OAuthError('invalid_target', 400, 'too many resource parameters')

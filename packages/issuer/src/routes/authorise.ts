@@ -21,9 +21,11 @@ import { sendPage, originOf } from './html.ts'
 /** Fields our own forms add; everything else is the original authorization request. */
 const FORM_FIELDS = new Set(['username', 'password', 'csrf', 'decision'])
 
-function originalRequest (params: FormParams): Record<string, string> {
+function originalRequest (params: FormParams, resources: string[]): Record<string, string> {
   const out: Record<string, string> = {}
   for (const [k, v] of Object.entries(params)) if (v !== undefined && !FORM_FIELDS.has(k)) out[k] = v
+  // RFC 8707 resources (repeatable) ride in one field, space-separated (a URI has no spaces).
+  if (resources.length > 0) out.resource = resources.join(' ')
   return out
 }
 
@@ -45,8 +47,9 @@ export function authoriseRoutes (ctx: IssuerContext, loginLimits: { preHandler: 
       }
       let authz: AuthorizationRequest | undefined
       try {
-        authz = parseAuthorizationRequest(ctx, target.client, target.redirectUri, target.redirectUriGiven, params, resourceParams(request))
-        return await authorize(ctx, request, reply, authz, params)
+        const resources = resourceParams(request)
+        authz = parseAuthorizationRequest(ctx, target.client, target.redirectUri, target.redirectUriGiven, params, resources)
+        return await authorize(ctx, request, reply, authz, originalRequest(params, resources), params)
       } catch (err) {
         if (!(err instanceof OAuthError)) throw err
         request.log.info({ client_id: target.client.id, code: err.code }, 'authorization error')
@@ -76,12 +79,11 @@ async function redirect (reply: FastifyReply, request: FastifyRequest, location:
 }
 
 /** The named steps: who is the user, did they consent, then issue. */
-async function authorize (ctx: IssuerContext, request: FastifyRequest, reply: FastifyReply, authz: AuthorizationRequest, params: FormParams): Promise<FastifyReply> {
+async function authorize (ctx: IssuerContext, request: FastifyRequest, reply: FastifyReply, authz: AuthorizationRequest, hidden: Record<string, string>, params: FormParams): Promise<FastifyReply> {
   const isForm = request.method === 'POST' && params.csrf !== undefined
   if (isForm && !isCsrfValid(request, params.csrf)) {
     return await sendPage(reply, errorPage({ title: 'Please try again', message: 'This form has expired or was not sent from this site. Go back to the application and start again.' }), 403)
   }
-  const hidden = originalRequest(params)
   const formTargets = [originOf(authz.redirectUri)]
   let session = await currentSession(ctx, request)
   let justLoggedIn = false
