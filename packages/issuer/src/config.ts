@@ -3,32 +3,11 @@
  * the documented reference. `additionalProperties: false` everywhere, so a typo fails at boot.
  */
 import { Type, type Static } from '@sinclair/typebox'
+import { RedisSchema } from '@gatehouse/shared/redis-schema'
+
+export { RedisSchema }
 
 const Strict = { additionalProperties: false } as const
-
-const HostPort = Type.Object({
-  host: Type.String({ description: 'Host name or address.' }),
-  port: Type.Integer({ minimum: 1, maximum: 65535, description: 'TCP port.' })
-}, Strict)
-
-const PassThrough = Type.Object({}, {
-  additionalProperties: true,
-  description: 'Passed through to ioredis unchanged.'
-})
-
-export const RedisSchema = Type.Object({
-  url: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'Single node, `redis://host:port/db` (the `REDIS_URL` environment variable sets this).' })),
-  sentinel: Type.Optional(Type.Object({
-    name: Type.String({ description: 'Name of the monitored master.' }),
-    sentinels: Type.Array(HostPort, { minItems: 1, description: 'Sentinel addresses.' }),
-    options: Type.Optional(PassThrough)
-  }, { ...Strict, description: 'Redis Sentinel.' })),
-  cluster: Type.Optional(Type.Object({
-    nodes: Type.Array(HostPort, { minItems: 1, description: 'Seed nodes of the cluster.' }),
-    options: Type.Optional(PassThrough)
-  }, { ...Strict, description: 'Redis Cluster.' })),
-  options: Type.Optional(PassThrough)
-}, { ...Strict, description: 'Shared state in Redis (codes, refresh tokens, sessions, signing keys, revocation list, rate limits). Exactly one of url, sentinel, cluster.' })
 
 const Scope = Type.Object({
   name: Type.String({ pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$', description: 'Scope token (RFC 6749 3.3 characters).' }),
