@@ -2,7 +2,7 @@
  * The auth plugin's public contract: what a resource server (the gateway, or any Fastify app)
  * configures and what it gets on each request.
  */
-import type { RevocationList } from './revocation/types.ts'
+import type { Clock, RevocationList, RevocationLog } from './revocation/types.ts'
 
 /** Claims of a validated access token (RFC 9068), with `scope` parsed. */
 export interface AccessClaims {
@@ -71,6 +71,16 @@ export interface AuthOptions {
   introspection?: IntrospectionOptions
   /** Called once per refused request, for metrics. */
   onFailure?: (reason: AuthFailureReason) => void
+  /** `realm` of the `WWW-Authenticate` challenge (RFC 6750 3). Default `gatehouse`. */
+  realm?: string
+  /** Milliseconds to wait for the discovery document and the JWKS. Default 2000. */
+  jwksTimeout?: number
+  /** Milliseconds after which known keys are refreshed in the background (kept if that fails). Default 600 000. */
+  jwksMaxAge?: number
+  /** Time source, epoch ms, for exp/nbf/iat, caches and cooldowns. Default `Date.now`. */
+  clock?: Clock
+  /** Where JWKS and introspection trouble is reported. The plugin passes `app.log` when omitted. */
+  log?: RevocationLog
 }
 
 /** What one route requires. */

@@ -21,6 +21,7 @@ import { createStores } from './stores/index.ts'
 import { acceptFormsOnly } from './routes/form-parser.ts'
 import { tokenRoute } from './routes/token.ts'
 import { revokeRoute } from './routes/revoke.ts'
+import { sessionEndRoute } from './routes/session-end.ts'
 import { introspectRoute } from './routes/introspect.ts'
 import { authoriseRoutes } from './routes/authorise.ts'
 import { userinfoRoutes } from './routes/userinfo.ts'
@@ -158,6 +159,7 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
     acceptFormsOnly(api)
     await api.register(tokenRoute(ctx, tokenLimit))
     await api.register(revokeRoute(ctx))
+    await api.register(sessionEndRoute(ctx))
     await api.register(introspectRoute(ctx))
     await api.register(userinfoRoutes(ctx))
   })

@@ -20,6 +20,12 @@
  * Writes: `revoke()` runs one Lua script (ZADD GT, ZREMRANGEBYSCORE, PTTL/PEXPIRE on each set it
  * touches; see `redis-scripts.ts`), then PUBLISHes one message per id.
  *
+ * Writes while Redis is unreachable are not lost: the entry lands in this instance's mirror at
+ * once and the write is queued in memory (`redis-writer.ts`); the queue is flushed in order when
+ * the command connection is `ready` again and before every resync, so the other instances get
+ * the entry through the restarted Redis. Such a `revoke()` resolves once queued, with a warning
+ * logged. The queue lives in this process only: if it exits first, the entry is lost.
+ *
  * Reads: the mirror SUBSCRIBEs first, then copies every live entry from both sets with
  * `ZRANGE <key> <min> +inf BYSCORE LIMIT 0 <pageSize> WITHSCORES` (pageSize 10 000; `min` starts
  * at now and moves to each page's last score), so nothing published during the copy is lost and
@@ -31,7 +37,8 @@ import { once } from 'node:events'
 import type { Cluster, Redis } from 'ioredis'
 import { RevocationMirror, revocationTargets, systemClock } from './mirror.ts'
 import { copyLiveEntries } from './redis-copy.ts'
-import { decodeMessage, encodeMessage, REVOKE_SCRIPT } from './redis-scripts.ts'
+import { decodeMessage } from './redis-scripts.ts'
+import { RevocationWriter, type RevocationWrite } from './redis-writer.ts'
 import type { Clock, RevocationEntry, RevocationList, RevocationLog } from './types.ts'
 
 type Client = Redis | Cluster
@@ -56,6 +63,10 @@ export interface RedisRevocationListOptions {
   sweepMs?: number
   /** Entries per resync page. Default 10 000. */
   pageSize?: number
+  /** A write slower than this is queued and retried (revoke() resolves). Default 2000 ms. */
+  writeTimeoutMs?: number
+  /** Most writes queued while Redis is down. Default 100 000. */
+  maxPendingWrites?: number
   log?: RevocationLog
 }
 
@@ -76,6 +87,7 @@ export class RedisRevocationList implements RevocationList {
   readonly #sweepMs: number
   readonly #pageSize: number
   readonly #log: RevocationLog | undefined
+  readonly #writer: RevocationWriter
   #started = false
   #closed = false
   #hasSynced = false
@@ -104,23 +116,39 @@ export class RedisRevocationList implements RevocationList {
     this.#sweepMs = options.sweepMs ?? 60_000
     this.#pageSize = options.pageSize ?? 10_000
     this.#log = options.log
+    this.#writer = new RevocationWriter({
+      redis: options.redis,
+      keys: this.#keys,
+      channel: this.#channel,
+      clock: this.#clock,
+      log: this.#log,
+      timeoutMs: options.writeTimeoutMs ?? 2000,
+      limit: options.maxPendingWrites ?? 100_000
+    })
   }
 
   /**
    * Writes to Redis and publishes. The entry lands in this instance's mirror first, so this
-   * instance honours it even when Redis is unreachable (the promise then rejects).
+   * instance honours it at once. When Redis is unreachable (or slower than `writeTimeoutMs`)
+   * the write is queued, a warning is logged and the promise still resolves; the queue is
+   * written when Redis is back (see the top of this file). Rejects only for bad arguments or
+   * an error reply from Redis.
    */
   async revoke (entry: RevocationEntry, ttlSeconds: number): Promise<void> {
-    const now = Math.floor(this.#clock.now())
-    const expiresAt = Math.ceil(now + ttlSeconds * 1000)
+    const expiresAt = Math.ceil(Math.floor(this.#clock.now()) + ttlSeconds * 1000)
     const targets = revocationTargets(entry, ttlSeconds)
     if (targets.length === 0) return
-    for (const { kind, id } of targets) this.#mirror.add(kind, id, expiresAt)
-    const ids = { jti: '', sid: '' }
-    for (const { kind, id } of targets) ids[kind] = id
-    await this.#redis.eval(REVOKE_SCRIPT, 2, this.#keys.jti, this.#keys.sid, now, expiresAt, ids.jti, ids.sid)
-    await Promise.all(targets.map(async ({ kind, id }) =>
-      await this.#redis.publish(this.#channel, encodeMessage({ kind, id, expiresAt }))))
+    const write: RevocationWrite = { jti: '', sid: '', expiresAt }
+    for (const { kind, id } of targets) {
+      this.#mirror.add(kind, id, expiresAt)
+      write[kind] = id
+    }
+    await this.#writer.submit(write)
+  }
+
+  /** Revocations queued while Redis was unreachable, not yet written. */
+  get pendingWrites (): number {
+    return this.#writer.pending
   }
 
   isRevoked (claims: { jti?: string, sid?: string }): boolean {
@@ -150,13 +178,17 @@ export class RedisRevocationList implements RevocationList {
     }
   }
 
-  /** Stops timers, unsubscribes, and quits the subscriber if this list created it. */
+  /**
+   * Stops timers, unsubscribes, and quits the subscriber if this list created it. Queued writes
+   * get a last flush if Redis is connected; any left are logged as lost.
+   */
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
     this.#isLive = false
     clearInterval(this.#heartbeat)
     this.#mirror.stopSweeping()
+    await this.#writer.close()
     const sub = this.#subscriber
     if (sub === undefined) return
     sub.off('message', this.#onMessage)
@@ -164,8 +196,9 @@ export class RedisRevocationList implements RevocationList {
     sub.off('close', this.#onClose)
     if (this.#ownsSubscriber) {
       // QUIT on a disconnected client would wait in the offline queue for a server that may
-      // never return; disconnect() closes at once. Either way, resolve once it has ended.
-      const ended = sub.status === 'end' ? Promise.resolve() : once(sub, 'end')
+      // never return; disconnect() closes at once. Either way, resolve once it has ended. While
+      // 'reconnecting' (socket gone, retry timer set), ioredis 5 only clears the timer: no 'end'.
+      const ended = sub.status === 'end' || sub.status === 'reconnecting' ? Promise.resolve() : once(sub, 'end')
       if (sub.status === 'ready') await sub.quit().catch(() => sub.disconnect())
       else sub.disconnect()
       await ended
@@ -265,6 +298,7 @@ export class RedisRevocationList implements RevocationList {
     // Subscribe first: anything published from now on reaches #onMessage while we copy.
     await this.#afterHandshake()
     await this.#sub.subscribe(this.#channel)
+    await this.#writer.flush() // our queued writes reach Redis before we copy it
     const now = Math.floor(this.#clock.now())
     for (const kind of ['jti', 'sid'] as const) {
       await copyLiveEntries(this.#redis, this.#keys[kind], now, this.#pageSize, (id, expiresAt) => {

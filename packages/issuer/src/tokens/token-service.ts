@@ -138,6 +138,20 @@ export class TokenService {
    * a live access token of ours; never throws for bad input.
    */
   async readAccessToken (token: string): Promise<AccessClaims | null> {
+    return await this.#verifyAccessToken(token, new Date(this.clock.now()))
+  }
+
+  /**
+   * For logout (POST /oauth2/session/end): one of our access tokens, signature, typ and iss
+   * checked, but an expired one is accepted, so logging out with a stale token still ends the
+   * session and a repeated logout answers the same. Revocation is not checked either.
+   */
+  async readAccessTokenForLogout (token: string): Promise<AccessClaims | null> {
+    // `exp` is still required and must be a number; only its comparison with now is skipped.
+    return await this.#verifyAccessToken(token, new Date(0))
+  }
+
+  async #verifyAccessToken (token: string, currentDate: Date): Promise<AccessClaims | null> {
     if (!looksLikeJwt(token)) return null
     try {
       const { payload } = await jwtVerify(token, async (header) => {
@@ -148,7 +162,7 @@ export class TokenService {
         issuer: this.issuer,
         typ: 'at+jwt',
         algorithms: ['ES256', 'RS256', 'EdDSA'],
-        currentDate: new Date(this.clock.now()),
+        currentDate,
         requiredClaims: ['sub', 'jti', 'exp', 'iat', 'client_id']
       })
       if (typeof payload.client_id !== 'string' || typeof payload.jti !== 'string') return null

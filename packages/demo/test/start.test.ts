@@ -1,0 +1,123 @@
+/**
+ * The `pnpm start` launcher as a process: it prints the URLs and copy-paste lines once the
+ * services answer, the printed token line works, and SIGINT stops everything (exit 0, ports
+ * closed). With the embedded store, and with REDIS_URL (a real redis-server).
+ */
+import t, { type Test } from 'tap'
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { connect } from 'node:net'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import { startRedis } from '@gatehouse/shared/redis-harness'
+import { curlLines, READY_LINE } from '../src/launcher/banner.ts'
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+const PORTS = { issuer: 4000, api: 4001, gateway: 8080 }
+const HAS_CURL = spawnSync('curl', ['--version']).status === 0
+
+async function isListening (port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1')
+    socket.once('connect', () => { socket.destroy(); resolve(true) })
+    socket.once('error', () => { resolve(false) })
+  })
+}
+
+/** The printed client_credentials line, taken apart and sent with fetch. */
+async function tokenFromPrintedLine (line: string): Promise<Response> {
+  const [, user = '', password = ''] = /-u ([^:\s]+):(\S+)/.exec(line) ?? []
+  const params = [...line.matchAll(/-d (\S+)/g)].map((m) => m[1]).join('&')
+  const url = /(http:\/\/\S+\/oauth2\/token)/.exec(line)?.[1] ?? ''
+  return await fetch(url, {
+    method: 'POST',
+    headers: { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: params
+  })
+}
+
+async function runDemo (t: Test, env: NodeJS.ProcessEnv, store: 'memory' | 'redis'): Promise<{ output: string, gateway: boolean }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/demo/src/start.ts'], {
+    cwd: ROOT,
+    env: { ...env, GATEHOUSE_DATA_DIR: t.testdir(), NO_COLOR: '1', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+  // Never leave a demo behind, whatever fails below.
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+
+  const deadline = Date.now() + 60_000
+  while (!output.includes('Ctrl-C stops everything.') && child.exitCode === null && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  t.ok(output.includes(READY_LINE), 'the ready banner was printed')
+  if (!output.includes('Ctrl-C stops everything.')) {
+    t.fail(`the launcher did not get ready:\n${output}`)
+    return { output, gateway: false }
+  }
+  t.match(output, /\[issuer\] info {2}Server listening at http:\/\/127\.0\.0\.1:4000/, 'prefixed, readable issuer logs')
+  t.match(output, /\[api\] info {2}Server listening at http:\/\/127\.0\.0\.1:4001/, 'prefixed, readable resource server logs')
+  t.notOk(output.includes('\x1b['), 'no colors when not on a TTY')
+  for (const line of curlLines()) t.ok(output.includes(line), `printed: ${line.slice(0, 40)}...`)
+  for (const who of ['alice / alice-password', 'bob / bob-password', 'demo-web', 'demo-spa', 'demo-service', 'demo-cli', 'demo-legacy']) t.ok(output.includes(who), `lists ${who}`)
+  const gateway = !output.includes('gateway skipped')
+  const ready = await (await fetch('http://127.0.0.1:4000/readyz')).json() as { store: string }
+  t.equal(ready.store, store, `the issuer runs on the ${store} store`)
+
+  const [tokenLine = '', apiLine = '', logoutLine = ''] = curlLines()
+  const tokenRes = await tokenFromPrintedLine(tokenLine)
+  t.equal(tokenRes.status, 200, 'the printed client_credentials line gets a token')
+  const token = String((await tokenRes.json() as { access_token: string }).access_token)
+  t.match(token, /^ey[\w-]+\.[\w-]+\.[\w-]+$/)
+  if (HAS_CURL) {
+    const shell = spawnSync('sh', ['-c', `${tokenLine}\nprintf %s "$TOKEN"`], { encoding: 'utf8' })
+    t.match(shell.stdout, /^ey[\w-]+\.[\w-]+\.[\w-]+$/, 'the printed line works as written in sh (curl and node only)')
+  }
+  const echo = await (await fetch('http://127.0.0.1:4001/hello', { headers: { authorization: `Bearer ${token}` } })).json() as { method: string, path: string }
+  t.match(echo, { method: 'GET', path: '/hello' }, 'the resource server answers')
+
+  if (gateway) {
+    const apiUrl = /(http:\/\/\S+)$/.exec(apiLine)?.[1] ?? ''
+    const logoutUrl = /(http:\/\/\S+)$/.exec(logoutLine)?.[1] ?? ''
+    const bearer = { authorization: `Bearer ${token}` }
+    t.equal((await fetch(apiUrl, { headers: bearer })).status, 200, 'through the gateway')
+    t.equal((await fetch(logoutUrl, { method: 'POST', headers: bearer })).status, 200, 'logout through the gateway')
+    t.equal((await fetch(apiUrl, { headers: bearer })).status, 401, 'the token is refused after logout')
+  }
+
+  child.kill('SIGINT')
+  const [code] = await exited
+  t.equal(code, 0, 'SIGINT: exit 0')
+  t.match(output, /\[demo\] stopped/)
+  for (const [name, port] of Object.entries(PORTS)) t.equal(await isListening(port), false, `${name} port ${port} closed`)
+  return { output, gateway }
+}
+
+const gatewayPresent = existsSync(new URL('../../gateway/bin/gatehouse-gateway.js', import.meta.url)) && existsSync(new URL('../../../docker/demo/gateway.yaml', import.meta.url))
+
+let busy: string | false = false
+for (const [name, port] of Object.entries(PORTS)) {
+  if (await isListening(port)) busy = `port ${port} (${name}) is in use: is a demo running?`
+}
+
+t.test('the demo launcher', { skip: busy }, async (t) => {
+  const env = { ...process.env }
+  delete env.REDIS_URL
+
+  t.test('embedded store', async (t) => {
+    const { output, gateway } = await runDemo(t, env, 'memory')
+    t.equal(gateway, gatewayPresent, gatewayPresent ? 'the gateway was started' : 'a missing gateway is skipped with a message')
+    t.match(output, /in-memory/)
+  })
+
+  t.test('with REDIS_URL: passed through to the services', async (t) => {
+    const redis = await startRedis()
+    t.teardown(redis.stop)
+    const { output } = await runDemo(t, { ...env, REDIS_URL: redis.url }, 'redis')
+    t.match(output, `Redis at ${redis.url}`)
+    t.notMatch(output, /embedded in-memory store: codes/, 'the issuer did not fall back to its memory store')
+  })
+})

@@ -1,0 +1,37 @@
+/** The one mapping from AuthError to an HTTP answer (RFC 6750 3). */
+import type { FastifyReply } from 'fastify'
+import type { AuthError } from './errors.ts'
+
+/** RFC 6750 3: attribute values are quoted-strings of %x20-21 / %x23-5B / %x5D-7E. */
+function quoted (value: string): string {
+  return '"' + value.replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '') + '"'
+}
+
+/**
+ * The `WWW-Authenticate` challenge for a 401 or 403 (RFC 6750 3); undefined for a 503.
+ * RFC 6750 3.1: a request with no credentials gets no error code, only the realm.
+ */
+export function bearerChallenge (err: AuthError, realm = 'gatehouse'): string | undefined {
+  if (err.status === 503) return undefined
+  let challenge = `Bearer realm=${quoted(realm)}`
+  if (err.code === null) return challenge
+  challenge += `, error=${quoted(err.code)}, error_description=${quoted(err.description)}`
+  if (err.scope !== undefined) challenge += `, scope=${quoted(err.scope)}`
+  return challenge
+}
+
+/**
+ * Sends the answer for `err`: its status (401, 403 or 503), the Bearer challenge for 401/403,
+ * `Cache-Control: no-store`, and a JSON body `{ error, error_description }` (error is
+ * 'invalid_token', 'insufficient_scope' or 'temporarily_unavailable'; a missing token says
+ * 'invalid_token' in the body but, per RFC 6750 3.1, no error code in the challenge).
+ * `realm` defaults to the registered plugin's, else 'gatehouse'.
+ */
+export function sendAuthError (reply: FastifyReply, err: AuthError, realm?: string): FastifyReply {
+  const challenge = bearerChallenge(err, realm ?? reply.server.gatehouseAuth?.realm ?? 'gatehouse')
+  if (challenge !== undefined) reply.header('www-authenticate', challenge)
+  return reply
+    .code(err.status)
+    .header('cache-control', 'no-store')
+    .send({ error: err.code ?? 'invalid_token', error_description: err.description })
+}

@@ -1,0 +1,123 @@
+/**
+ * The JWKS cache: key rotation through an unknown-kid refetch, the refetch cooldown, and known
+ * keys serving while the issuer is down.
+ */
+import t, { type Test } from 'tap'
+import { AuthError, TokenVerifier, type AuthOptions } from '../src/index.ts'
+import { startIssuer, type IssuerStandIn } from './fixtures/issuer.ts'
+import { TestClock } from './revocation-contract.ts'
+
+const issuers: IssuerStandIn[] = []
+t.teardown(async () => { for (const issuer of issuers) await issuer.close() })
+
+async function setup (t: Test, options: Partial<AuthOptions> = {}): Promise<{ issuer: IssuerStandIn, v: TokenVerifier, clock: TestClock }> {
+  const issuer = await startIssuer()
+  issuers.push(issuer)
+  await issuer.addKey('ES256')
+  const clock = new TestClock(Date.now())
+  const v = new TokenVerifier({ issuer: issuer.url, clock, jwksCooldown: 30_000, ...options })
+  t.teardown(async () => await v.close())
+  return { issuer, v, clock }
+}
+
+const reasonOf = async (promise: Promise<unknown>): Promise<string> => {
+  try {
+    await promise
+    return 'accepted'
+  } catch (err) {
+    if (err instanceof AuthError) return err.reason
+    throw err
+  }
+}
+
+t.test('keys come from discovery, are fetched once and kept', async (t) => {
+  const { issuer, v } = await setup(t)
+  for (let i = 0; i < 3; i++) t.equal(await reasonOf(v.verify(await issuer.sign())), 'accepted')
+  t.same(issuer.hits, { discovery: 1, jwks: 1, introspection: 0 })
+  t.equal(v.stats.jwksFetches, 1)
+})
+
+t.test('rotation: a new kid refetches (once per cooldown)', async (t) => {
+  const { issuer, v, clock } = await setup(t)
+  await v.verify(await issuer.sign())
+  const second = await issuer.addKey('RS256')
+  clock.advance(30_000)
+  t.equal(await reasonOf(v.verify(await issuer.sign({}, { key: second }))), 'accepted', 'the new key is fetched')
+  t.equal(issuer.hits.jwks, 2)
+
+  const third = await issuer.addKey('EdDSA')
+  const token = await issuer.sign({}, { key: third })
+  t.equal(await reasonOf(v.verify(token)), 'unknown_key', 'inside the cooldown: no refetch')
+  t.equal(await reasonOf(v.verify(await issuer.sign({}, { key: third }))), 'unknown_key')
+  t.equal(issuer.hits.jwks, 2, 'still two fetches')
+  clock.advance(30_000)
+  t.equal(await reasonOf(v.verify(token)), 'accepted', 'after the cooldown it is fetched')
+  t.equal(issuer.hits.jwks, 3)
+})
+
+t.test('concurrent unknown kids share one fetch', async (t) => {
+  const { issuer, v } = await setup(t)
+  const tokens = await Promise.all(Array.from({ length: 10 }, async () => await issuer.sign()))
+  const reasons = await Promise.all(tokens.map(async (token) => await reasonOf(v.verify(token))))
+  t.ok(reasons.every((r) => r === 'accepted'))
+  t.equal(issuer.hits.jwks, 1)
+})
+
+t.test('issuer down: known keys keep working, a failed refetch drops nothing', async (t) => {
+  const { issuer, v, clock } = await setup(t)
+  await v.verify(await issuer.sign())
+  const unseen = await issuer.addKey('ES256')
+  issuer.down = true
+  t.equal(await reasonOf(v.verify(await issuer.sign())), 'accepted', 'a new token, signed with a known key')
+  clock.advance(30_000)
+  t.equal(await reasonOf(v.verify(await issuer.sign({}, { key: unseen }))), 'issuer_unavailable',
+    'an unknown kid while the issuer is down is a 503, not the token\'s fault')
+  t.equal(v.stats.jwksFetches, 2, 'the refetch was tried')
+  t.equal(await reasonOf(v.verify(await issuer.sign())), 'accepted', 'the failed refetch kept the known keys')
+  issuer.down = false
+  clock.advance(30_000)
+  t.equal(await reasonOf(v.verify(await issuer.sign({}, { key: unseen }))), 'accepted', 'back up: fetched')
+})
+
+t.test('issuer down at boot: 503, then a quick retry once it is back', async (t) => {
+  const { issuer, v, clock } = await setup(t)
+  issuer.down = true
+  const token = await issuer.sign()
+  t.equal(await reasonOf(v.verify(token)), 'issuer_unavailable')
+  await t.rejects(v.ready(), /JWKS could not be loaded/)
+  issuer.down = false
+  clock.advance(1000) // with no key at all, retries are not held back by the 30 s cooldown
+  t.equal(await reasonOf(v.verify(token)), 'accepted')
+})
+
+t.test('keys older than jwksMaxAge are refreshed: a removed key stops being trusted', async (t) => {
+  const { issuer, v, clock } = await setup(t, { jwksMaxAge: 60_000 })
+  const old = issuer.published[0]
+  await v.ready()
+  await issuer.addKey('ES256')
+  issuer.published.shift()
+  clock.advance(61_000)
+  t.equal(await reasonOf(v.verify(await issuer.sign({}, { key: old }))), 'accepted', 'served while refreshing')
+  await v.ready() // joins the background refresh
+  t.equal(issuer.hits.jwks, 2)
+  t.equal(await reasonOf(v.verify(await issuer.sign({}, { key: old }))), 'unknown_key', 'gone after the refresh')
+})
+
+t.test('a discovery document for another issuer is refused', async (t) => {
+  const { issuer } = await setup(t)
+  const v = new TokenVerifier({ issuer: `${issuer.url}/other` })
+  t.teardown(async () => await v.close())
+  t.equal(await reasonOf(v.verify(await issuer.sign({ iss: `${issuer.url}/other` }))), 'issuer_unavailable')
+})
+
+t.test('jwksUri skips discovery; keys marked for encryption or symmetric are ignored', async (t) => {
+  const { issuer } = await setup(t)
+  const key = issuer.published[0]
+  if (key === undefined) throw new Error('no key')
+  issuer.published.unshift({ ...key, publicJwk: { ...key.publicJwk, use: 'enc' } })
+  issuer.published.push({ ...key, publicJwk: { kty: 'oct', k: 'c2VjcmV0', kid: 'hmac' } })
+  const v = new TokenVerifier({ issuer: issuer.url, jwksUri: `${issuer.url}/jwks` })
+  t.teardown(async () => await v.close())
+  t.equal(await reasonOf(v.verify(await issuer.sign())), 'accepted', 'the sig key is used')
+  t.equal(issuer.hits.discovery, 0)
+})

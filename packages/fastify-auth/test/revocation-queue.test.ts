@@ -1,0 +1,117 @@
+/**
+ * Revocations written while Redis is unreachable are queued, and flushed when it is back, so
+ * other instances see them even though the restarted Redis came back empty.
+ */
+import t from 'tap'
+import { Redis } from 'ioredis'
+import { startRedis } from '@gatehouse/shared/redis-harness'
+import { RedisRevocationList, type RedisRevocationListOptions } from '../src/revocation/index.ts'
+
+const server = await startRedis()
+const clients: Redis[] = []
+const lists: RedisRevocationList[] = []
+
+/** Reconnects every 50 ms; commands wait for the server (`maxRetriesPerRequest: null`). */
+function connect (): Redis {
+  const client = new Redis(server.url, { retryStrategy: () => 50, maxRetriesPerRequest: null })
+  client.on('error', () => {})
+  clients.push(client)
+  return client
+}
+
+function createList (options: Partial<RedisRevocationListOptions> = {}): RedisRevocationList {
+  const list = new RedisRevocationList({ redis: connect(), heartbeatMs: 50, writeTimeoutMs: 200, ...options })
+  lists.push(list)
+  return list
+}
+
+const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
+
+async function waitFor (check: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms
+  while (Date.now() < deadline) {
+    if (check()) return true
+    await sleep(5)
+  }
+  return check()
+}
+
+t.teardown(async () => {
+  for (const list of lists) await list.close()
+  for (const client of clients) {
+    if (client.status === 'ready') await client.quit()
+    else client.disconnect()
+  }
+  await server.stop()
+})
+
+t.test('an error reply from Redis still rejects (a retry would not help)', async (t) => {
+  const raw = connect()
+  await raw.set('gatehouse:wrongtype:{revocations}:jti', 'not a sorted set', 'EX', 60)
+  const list = createList({ keyPrefix: 'gatehouse:wrongtype:' })
+  await t.rejects(list.revoke({ jti: 'j1' }, 60), /WRONGTYPE/)
+  t.ok(list.isRevoked({ jti: 'j1' }), 'the local mirror has it anyway')
+  t.equal(list.pendingWrites, 0, 'nothing queued')
+})
+
+t.test('kill Redis, revoke through A, restart it empty: B sees the entry after A\'s flush', async (t) => {
+  const warnings: string[] = []
+  const log = { warn: (_obj: object, msg: string) => { warnings.push(msg) } }
+  const writer = createList({ log }) // revokes only, like the issuer: never calls ready()
+  const a = createList({ log })
+  const b = createList()
+  await Promise.all([a.ready(), b.ready()])
+  await writer.revoke({ jti: 'warm-up' }, 600) // connects the writer
+
+  await server.kill()
+  t.ok(await waitFor(() => clients.every((c) => c.status !== 'ready'), 2000), 'every client saw the drop')
+  const started = Date.now()
+  await writer.revoke({ sid: 'sid-during-outage' }, 600)
+  await a.revoke({ jti: 'jti-during-outage' }, 600)
+  t.ok(Date.now() - started < 1000, 'revoke() resolved while Redis was down')
+  t.ok(writer.isRevoked({ sid: 'sid-during-outage' }) && a.isRevoked({ jti: 'jti-during-outage' }), 'own mirrors at once')
+  t.equal(writer.pendingWrites + a.pendingWrites, 2, 'both writes queued')
+  t.notOk(b.isRevoked({ jti: 'jti-during-outage' }), 'B cannot know yet')
+  t.ok(warnings.some((m) => m.includes('queued')), 'a warning was logged')
+
+  await server.start() // empty: nothing was persisted
+  t.ok(await waitFor(() => b.isRevoked({ jti: 'x', sid: 'sid-during-outage' }), 5000), 'B sees the writer\'s sid')
+  t.ok(await waitFor(() => b.isRevoked({ jti: 'jti-during-outage' }), 5000), 'B sees A\'s jti')
+  t.ok(await waitFor(() => writer.pendingWrites + a.pendingWrites === 0, 2000), 'the queues are empty')
+
+  const raw = connect()
+  t.ok(Number(await raw.zscore('gatehouse:{revocations}:sid', 'sid-during-outage')) > Date.now(), 'in Redis')
+  t.ok(await raw.pttl('gatehouse:{revocations}:jti') > 0, 'with a TTL')
+  const c = createList()
+  await c.ready()
+  t.ok(c.isRevoked({ jti: 'jti-during-outage' }) && c.isRevoked({ sid: 'sid-during-outage' }),
+    'a list started afterwards loads both from Redis')
+})
+
+t.test('writes queued in order keep going to Redis in order after a flush', async (t) => {
+  const a = createList({ keyPrefix: 'gatehouse:order:' })
+  const b = createList({ keyPrefix: 'gatehouse:order:' })
+  await Promise.all([a.ready(), b.ready()])
+  await server.kill()
+  await waitFor(() => clients.every((c) => c.status !== 'ready'), 2000)
+  for (let i = 0; i < 20; i++) await a.revoke({ jti: `j${i}` }, 600)
+  await a.revoke({ jti: 'j0' }, 1200) // extends j0: ZADD GT keeps the later expiry either way
+  t.equal(a.pendingWrites, 21)
+  await server.start()
+  t.ok(await waitFor(() => b.size === 20, 5000), 'all 20 reached B')
+  const raw = connect()
+  const score = Number(await raw.zscore('gatehouse:order:{revocations}:jti', 'j0'))
+  t.ok(score > Date.now() + 900_000, 'j0 has the later expiry')
+})
+
+t.test('close() with writes still queued logs them as lost', async (t) => {
+  const warnings: string[] = []
+  const list = createList({ keyPrefix: 'gatehouse:lost:', log: { warn: (_obj, msg) => { warnings.push(msg) } } })
+  await list.ready()
+  await server.kill()
+  await waitFor(() => clients.every((c) => c.status !== 'ready'), 2000)
+  await list.revoke({ jti: 'lost' }, 60)
+  await list.close()
+  t.ok(warnings.some((m) => m.includes('never written')))
+  await server.start()
+})

@@ -1,0 +1,198 @@
+/**
+ * `build(config)`: the gateway as a Fastify instance. Never listens (main.ts does), never reads
+ * env or files. `app.gateway.reload(config)` swaps the routes in place.
+ */
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import replyFrom from '@fastify/reply-from'
+import rateLimit from '@fastify/rate-limit'
+import { TokenVerifier, type AuthOptions } from '@gatehouse/fastify-auth'
+import type { Clock, RevocationList } from '@gatehouse/fastify-auth/revocation'
+import type { GatewayConfig, RouteConfig } from './config.ts'
+import { GatewayError, replyWithError } from './errors.ts'
+import { healthRoutes, KeyReadiness } from './health.ts'
+import { loggerOptions, RequestLog, requestId } from './logging.ts'
+import { logoutRoute } from './logout.ts'
+import { GatewayMetrics } from './metrics.ts'
+import { proxyRoutes } from './proxy.ts'
+import { createRevocations, firstSync, type RevocationSetup } from './revocations.ts'
+import type { CompiledRoute, Limiter, RouteTable } from './route-table.ts'
+import { buildState, restartOnlyChanges, type GatewayState } from './state.ts'
+
+export type { GatewayConfig, RouteConfig } from './config.ts'
+export { parseGatewayConfig, loadGatewayConfig } from './load-config.ts'
+
+export interface BuildOptions {
+  /** Fastify logger; default: pino at `config.log.level`. `false` silences it. */
+  logger?: FastifyServerOptions['logger']
+  /** The revocation list; default: Redis when configured, else in memory. Closed by the caller. */
+  revocations?: RevocationList
+  /** Time source for token checks (exp, nbf, iat) and the verified-token cache. Default `Date.now`. */
+  clock?: Clock
+}
+
+/** What a reload did. */
+export interface ReloadResult {
+  routes: number
+  /** Top-level keys that changed but only take effect after a restart (listen, redis, ...). */
+  restartNeeded: string[]
+}
+
+/** The gateway's handle on a built app (`app.gateway`). */
+export interface GatewayHandle {
+  /** The config in force (its routes change with reloads). */
+  readonly config: GatewayConfig
+  readonly table: RouteTable
+  readonly metrics: GatewayMetrics
+  readonly revocations: RevocationList
+  readonly verifier: TokenVerifier
+  /** Swaps the route table (and identity header names); requests in flight finish on the old one. */
+  reload (config: GatewayConfig): ReloadResult
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    gateway: GatewayHandle
+  }
+  interface FastifyRequest {
+    /** The route this request matched, once known (for logs and metrics). */
+    gatewayRoute: CompiledRoute | null
+  }
+}
+
+function authOptions (config: GatewayConfig, metrics: GatewayMetrics, log: FastifyInstance['log'], clock: Clock | undefined): AuthOptions {
+  const { auth, revocation, client } = config
+  return {
+    issuer: config.issuer,
+    algorithms: [...auth.algorithms],
+    clockTolerance: auth.clockTolerance,
+    maxTokenLength: auth.maxTokenLength,
+    cacheSize: auth.cacheSize,
+    jwksCooldown: auth.jwksCooldown * 1000,
+    maxStaleness: revocation.maxStaleness * 1000,
+    failOpen: revocation.failOpen,
+    onFailure: (reason) => { metrics.countAuthFailure(reason) },
+    log,
+    ...(clock === undefined ? {} : { clock }),
+    ...(auth.audience === undefined ? {} : { audience: auth.audience }),
+    ...(client === undefined ? {} : { introspection: { clientId: client.id, clientSecret: client.secret } })
+  }
+}
+
+/** The rate limiter of one route, keyed by its `key` and namespaced by the route. */
+function limiterFactory (app: FastifyInstance): (route: RouteConfig, id: string) => Limiter {
+  return (route, id) => {
+    const { max, window, key } = route.rateLimit!
+    return app.rateLimit({
+      max,
+      timeWindow: window * 1000,
+      keyGenerator: (request) => {
+        const claims = request.auth
+        const who = key === 'client_id' && claims != null
+          ? `c:${claims.client_id}`
+          : key === 'subject' && claims != null ? `s:${claims.sub}` : `ip:${request.ip}`
+        return `${id}|${who}`
+      },
+      errorResponseBuilder: (_request, context) => new GatewayError('rate_limited', 429, `rate limit exceeded, retry in ${context.after}`)
+    }) as Limiter
+  }
+}
+
+export async function build (config: GatewayConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const metrics = new GatewayMetrics()
+  const requestLog = new RequestLog(metrics)
+  const app = Fastify({
+    // Requests are counted by the log controller, which Fastify calls only with a logger: a
+    // silent one stands in for `false`.
+    logger: options.logger === false ? { level: 'silent' } : options.logger ?? loggerOptions(config.log.level),
+    logController: requestLog,
+    // Requests Fastify refuses before routing (a malformed URL) still get our error shape.
+    frameworkErrors: (error, request, reply) => { replyWithError(error, request, reply) },
+    genReqId: requestId,
+    trustProxy: config.trustProxy,
+    bodyLimit: 64 * 1024,
+    return503OnClosing: true
+  })
+  const setup: RevocationSetup = options.revocations === undefined
+    ? createRevocations(config, app.log)
+    : { revocations: options.revocations, redis: undefined, close: async () => {} }
+  const { revocations } = setup
+  let verifier: TokenVerifier
+  let logoutVerifier: TokenVerifier
+  try {
+    verifier = new TokenVerifier({ ...authOptions(config, metrics, app.log, options.clock), revocations })
+    // Logout accepts a revoked token (a repeat is a 200): its verifier has an empty list of its own.
+    const { audience: _any, ...logoutOptions } = authOptions(config, metrics, app.log, options.clock)
+    logoutVerifier = new TokenVerifier(logoutOptions)
+  } catch (err) {
+    await setup.close()
+    throw err
+  }
+  app.addHook('onClose', async () => {
+    await verifier.close()
+    await logoutVerifier.close()
+    await setup.close()
+  })
+  try {
+    await assemble(app, config, { metrics, setup, verifier, logoutVerifier })
+  } catch (err) {
+    // Whatever was opened (Redis, timers) closes with the app.
+    await app.close().catch(() => {})
+    throw err
+  }
+  return app
+}
+
+interface Parts {
+  metrics: GatewayMetrics
+  setup: RevocationSetup
+  verifier: TokenVerifier
+  logoutVerifier: TokenVerifier
+}
+
+/** Everything after the connections: readiness, hooks, plugins, the route table, the routes. */
+async function assemble (app: FastifyInstance, config: GatewayConfig, { metrics, setup, verifier, logoutVerifier }: Parts): Promise<void> {
+  const { revocations } = setup
+  const keys = new KeyReadiness(verifier)
+  await Promise.all([firstSync(revocations, app.log), keys.load()])
+  if (!keys.isLoaded) app.log.warn({ issuer: config.issuer }, 'the issuer\'s keys could not be loaded yet; tokens are refused until they are')
+
+  app.decorateRequest('auth', null)
+  app.decorateRequest('gatewayRoute', null)
+  app.setErrorHandler(replyWithError)
+  app.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ error: 'not_found' }))
+  app.addHook('onSend', (request, reply, payload, done) => {
+    reply.header('x-request-id', request.id)
+    done(null, payload)
+  })
+  await app.register(rateLimit, {
+    global: false,
+    // Redis down: serve without limits rather than refuse every request.
+    skipOnError: true,
+    ...(setup.redis === undefined ? {} : { redis: setup.redis as never, nameSpace: 'gatehouse:rl:gateway:' })
+  })
+  await app.register(replyFrom, { disableRequestLogging: true, undici: { connections: 256, pipelining: 1 } })
+
+  const makeLimiter = limiterFactory(app)
+  let state: GatewayState = buildState(config, makeLimiter)
+  app.decorate('gateway', {
+    get config () { return state.config },
+    get table () { return state.table },
+    metrics,
+    revocations,
+    verifier,
+    reload (next: GatewayConfig): ReloadResult {
+      const restartNeeded = restartOnlyChanges(state.config, next)
+      // Built before the swap: a failure here leaves the old table serving.
+      const built = buildState({ ...state.config, routes: next.routes, identityHeaders: next.identityHeaders }, makeLimiter)
+      state = built
+      if (restartNeeded.length > 0) app.log.warn({ keys: restartNeeded }, 'config changes that need a restart were not applied')
+      return { routes: built.table.routes.length, restartNeeded }
+    }
+  } satisfies GatewayHandle)
+
+  const deps = { config, state: () => state, metrics, revocations }
+  await app.register(healthRoutes({ ...deps, verifier }, keys))
+  if (config.client !== undefined) await app.register(logoutRoute({ ...deps, verifier: logoutVerifier }, config.client))
+  else app.log.warn({}, `no client configured: POST ${config.logout.path} (logout) is disabled`)
+  await app.register(proxyRoutes({ ...deps, verifier }))
+}

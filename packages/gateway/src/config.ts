@@ -1,0 +1,89 @@
+/**
+ * The gateway's one config schema (TypeBox): it gives the TypeScript type, the defaults and
+ * the documented reference. `additionalProperties: false` everywhere, so a typo fails at boot.
+ * Rules across fields (duplicate prefixes, ...) live in load-config.ts.
+ */
+import { Type, type Static } from '@sinclair/typebox'
+import { RedisSchema } from '@gatehouse/shared/redis-schema'
+
+const Strict = { additionalProperties: false } as const
+
+const HttpUrl = (description: string) => Type.String({ format: 'uri', pattern: '^https?://[^?#]+$', description })
+
+/** Unreserved characters only (RFC 3986 2.3), so a prefix means the same encoded or decoded. */
+export const PREFIX_PATTERN = '^/([A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*)?$'
+
+const HeaderName = (fallback: string, description: string) =>
+  Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', default: fallback, description })
+
+const Method = Type.String({ pattern: '^([A-Z]+|\\*)$' })
+
+const Route = Type.Object({
+  name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'Label in metrics and logs; default: the prefix.' })),
+  prefix: Type.String({ pattern: PREFIX_PATTERN, description: 'Path prefix, matched on whole segments (`/api` matches `/api` and `/api/x`, not `/apix`); the longest match wins. Starts with `/`, no trailing slash except `/` itself.' }),
+  upstreams: Type.Array(HttpUrl('Upstream base URL (may carry a base path).'), { minItems: 1, description: 'Upstream base URLs, used in turn (round robin).' }),
+  stripPrefix: Type.Boolean({ default: true, description: 'Remove the prefix before forwarding (`/api/x` -> `/x`). Set false to forward the path as received.' }),
+  rewritePrefix: Type.Optional(Type.String({ pattern: PREFIX_PATTERN, description: 'Replace the prefix with this one (`/api/x` -> `/v2/x`); excludes `stripPrefix: false`.' })),
+  auth: Type.Union([Type.Literal('required'), Type.Literal('optional'), Type.Literal('none')], { default: 'required', description: '`required`: no valid token is 401; `optional`: a token is checked (and its identity forwarded) when present; `none`: no check, and no Authorization header is forwarded.' }),
+  validation: Type.Union([Type.Literal('local'), Type.Literal('introspect')], { default: 'local', description: '`local`: the JWT is verified here (issuer keys, revocation mirror); `introspect`: the issuer is asked (RFC 7662, short cache).' }),
+  scopes: Type.Optional(Type.Record(Method, Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true, description: 'Scopes needed for this method.' }), { additionalProperties: false, description: 'Scopes needed, per HTTP method (`GET`, `POST`, ...), with `*` for every other method; every listed scope is needed. E.g. `{ GET: [api:read], "*": [api:write] }`.' })),
+  audience: Type.Optional(Type.String({ minLength: 1, description: 'Expected `aud` of tokens on this route; default: `auth.audience`.' })),
+  rateLimit: Type.Optional(Type.Object({
+    max: Type.Integer({ minimum: 1, description: 'Requests allowed per key per window.' }),
+    window: Type.Number({ exclusiveMinimum: 0, default: 60, description: 'Window, seconds.' }),
+    key: Type.Union([Type.Literal('client_id'), Type.Literal('subject'), Type.Literal('ip')], { default: 'client_id', description: 'What is counted: the token\'s `client_id`, its `sub`, or the caller\'s IP (used as well when there is no token).' })
+  }, { ...Strict, description: 'Per-route rate limit (shared through Redis when configured); 429 when exceeded.' })),
+  timeout: Type.Number({ exclusiveMinimum: 0, default: 30, description: 'Seconds to wait for the upstream\'s response headers (and between body chunks); then 504.' }),
+  backchannelLogoutUri: Type.Optional(HttpUrl('The resource server\'s OIDC Back-Channel Logout endpoint: the gateway posts it a `logout_token` on logout.')),
+  logoutAudience: Type.Optional(Type.String({ minLength: 1, description: '`aud` of the logout_token for `backchannelLogoutUri`; default: `audience`, else `auth.audience`.' }))
+}, Strict)
+
+export const GatewayConfigSchema = Type.Object({
+  listen: Type.Object({
+    host: Type.String({ default: '127.0.0.1', description: 'Address to listen on.' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'Port to listen on.' })
+  }, { ...Strict, default: {}, description: 'Where the HTTP server listens.' }),
+  issuer: HttpUrl('The issuer (`iss`); keys come from its discovery document and JWKS.'),
+  client: Type.Optional(Type.Object({
+    id: Type.String({ minLength: 1, description: 'The gateway\'s `client_id` at the issuer (a client with `revokesAnyToken: true`).' }),
+    // eslint-disable-next-line no-template-curly-in-string
+    secret: Type.String({ minLength: 1, description: 'Its secret (use `${ENV_VAR}`).' })
+  }, { ...Strict, description: 'The gateway\'s client credentials at the issuer, for logout (session end) and introspection. Without them the logout path is not served.' })),
+  redis: Type.Optional(RedisSchema),
+  auth: Type.Object({
+    algorithms: Type.Array(Type.String({ pattern: '^(ES256|ES384|ES512|RS256|RS384|RS512|PS256|PS384|PS512|EdDSA|Ed25519)$' }), { minItems: 1, uniqueItems: true, default: ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'], description: 'Asymmetric algorithms accepted (never `none`, never HS*).' }),
+    clockTolerance: Type.Integer({ minimum: 0, maximum: 300, default: 5, description: 'Seconds of tolerance on exp, nbf and iat.' }),
+    maxTokenLength: Type.Integer({ minimum: 256, default: 8192, description: 'Longest token accepted, characters.' }),
+    cacheSize: Type.Integer({ minimum: 0, default: 10_000, description: 'Verified tokens kept, so a repeated token costs no signature check (never used past exp).' }),
+    jwksCooldown: Type.Number({ minimum: 0, default: 30, description: 'Least seconds between JWKS refetches triggered by an unknown `kid`.' }),
+    audience: Type.Optional(Type.String({ minLength: 1, description: 'Expected `aud` where a route does not say; omitted: any audience.' }))
+  }, { ...Strict, default: {}, description: 'Access token validation (RFC 9068 JWTs, checked locally).' }),
+  revocation: Type.Object({
+    maxStaleness: Type.Number({ minimum: 0, default: 30, description: 'Seconds the revocation mirror may go without hearing from Redis; past that, `failOpen` decides.' }),
+    failOpen: Type.Boolean({ default: false, description: 'When the mirror is staler than `maxStaleness`: false refuses tokens (503), true serves from the stale mirror.' }),
+    sidTtl: Type.Integer({ minimum: 1, default: 3600, description: 'Seconds a session logged out here stays on this gateway\'s list: at least the issuer\'s longest access token lifetime.' })
+  }, { ...Strict, default: {}, description: 'The shared revocation list (Redis, mirrored in memory; in memory only without Redis).' }),
+  identityHeaders: Type.Object({
+    subject: HeaderName('x-auth-subject', 'Header carrying the token\'s `sub` to the upstream.'),
+    clientId: HeaderName('x-auth-client-id', 'Header carrying the token\'s `client_id`.'),
+    scope: HeaderName('x-auth-scope', 'Header carrying the token\'s scope (space-separated).'),
+    forwardAuthorization: Type.Boolean({ default: false, description: 'Also forward the caller\'s Authorization header (routes with `auth: none` never get it).' })
+  }, { ...Strict, default: {}, description: 'Identity passed to upstreams. Copies of these headers sent by callers are always removed.' }),
+  logout: Type.Object({
+    path: Type.String({ pattern: PREFIX_PATTERN, default: '/oauth2/logout', description: 'Where the gateway answers `POST` with a Bearer token to log the session out.' }),
+    sessionEndpoint: Type.Optional(HttpUrl('The issuer\'s session-end endpoint; default `<issuer>/oauth2/session/end`.')),
+    timeout: Type.Number({ exclusiveMinimum: 0, default: 5, description: 'Seconds to wait for the issuer, and for each back-channel receiver attempt.' }),
+    retry: Type.Integer({ minimum: 0, maximum: 5, default: 1, description: 'Extra attempts per back-channel receiver after a failure.' })
+  }, { ...Strict, default: {}, description: 'Logout through the gateway.' }),
+  metrics: Type.Object({
+    path: Type.String({ pattern: PREFIX_PATTERN, default: '/metrics', description: 'Prometheus text endpoint.' })
+  }, { ...Strict, default: {}, description: 'Prometheus metrics.' }),
+  log: Type.Object({
+    level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'pino log level.' })
+  }, { ...Strict, default: {}, description: 'Logging (JSON lines on stdout; tokens are never logged).' }),
+  trustProxy: Type.Boolean({ default: false, description: 'Trust X-Forwarded-* from a proxy in front: client IPs (rate limits) and the forwarded chain come from it.' }),
+  routes: Type.Array(Route, { default: [], description: 'Upstream routes. Unmatched paths get 404.' })
+}, { ...Strict, description: 'gatehouse-gateway configuration' })
+
+export type GatewayConfig = Static<typeof GatewayConfigSchema>
+export type RouteConfig = GatewayConfig['routes'][number]

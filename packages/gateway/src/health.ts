@@ -1,0 +1,73 @@
+/**
+ * GET /healthz (the process answers), GET /readyz (the issuer's keys were loaded at least once
+ * and the revocation mirror is within its staleness bound) and the Prometheus text endpoint.
+ */
+import type { FastifyInstance } from 'fastify'
+import type { TokenVerifier } from '@gatehouse/fastify-auth'
+import type { RevocationList } from '@gatehouse/fastify-auth/revocation'
+import type { GatewayConfig } from './config.ts'
+import type { GatewayMetrics } from './metrics.ts'
+
+export interface HealthDeps {
+  config: GatewayConfig
+  verifier: TokenVerifier
+  revocations: RevocationList
+  metrics: GatewayMetrics
+}
+
+/** Least milliseconds between two key loads tried by /readyz while no key was ever loaded. */
+const KEY_RETRY_MS = 5000
+
+/** Tracks "the JWKS was loaded once", retrying in the background of /readyz until it is. */
+export class KeyReadiness {
+  readonly #verifier: TokenVerifier
+  #isLoaded = false
+  #triedAt = -Infinity
+  #pending: Promise<boolean> | undefined
+
+  constructor (verifier: TokenVerifier) {
+    this.#verifier = verifier
+  }
+
+  get isLoaded (): boolean {
+    return this.#isLoaded
+  }
+
+  /** Tries to load the keys (joining a try in flight); resolves to isLoaded, never rejects. */
+  async load (): Promise<boolean> {
+    if (this.#isLoaded) return true
+    this.#triedAt = Date.now()
+    this.#pending ??= this.#verifier.ready().then(() => { this.#isLoaded = true }, () => {}).then(() => {
+      this.#pending = undefined
+      return this.#isLoaded
+    })
+    return await this.#pending
+  }
+
+  /** Like load(), at most once per KEY_RETRY_MS. */
+  async check (): Promise<boolean> {
+    if (this.#isLoaded || Date.now() - this.#triedAt < KEY_RETRY_MS) return this.#isLoaded
+    return await this.load()
+  }
+}
+
+export function healthRoutes (deps: HealthDeps, keys: KeyReadiness) {
+  const maxStaleness = deps.config.revocation.maxStaleness * 1000
+  return async function (app: FastifyInstance): Promise<void> {
+    app.get('/healthz', async () => ({ status: 'ok' }))
+    app.get('/readyz', async (_request, reply) => {
+      const problems: string[] = []
+      if (!await keys.check()) problems.push('the issuer\'s signing keys have not been loaded')
+      if (deps.revocations.staleness > maxStaleness) problems.push('the revocation list is stale (Redis unreachable?)')
+      if (problems.length > 0) return await reply.code(503).header('cache-control', 'no-store').send({ status: 'unavailable', problems })
+      return await reply.header('cache-control', 'no-store').send({ status: 'ready' })
+    })
+    app.get(deps.config.metrics.path, async (_request, reply) => {
+      const text = deps.metrics.render({
+        revocationListSize: () => deps.revocations.size,
+        revocationStaleness: () => deps.revocations.staleness
+      })
+      return await reply.header('content-type', 'text/plain; version=0.0.4; charset=utf-8').header('cache-control', 'no-store').send(text)
+    })
+  }
+}

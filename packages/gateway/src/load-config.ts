@@ -1,0 +1,87 @@
+/**
+ * Reads and checks the gateway's YAML: the schema first, then the rules a schema cannot say
+ * (duplicate prefixes, combinations). Every problem names file:line:column and the field.
+ */
+import { loadConfigFile, parseConfig, type LoadOptions } from '@gatehouse/shared/config'
+import { GatewayConfigSchema, type GatewayConfig } from './config.ts'
+
+/** One broken cross-field rule, pointing at the offending field. */
+export interface ConfigRuleViolation {
+  path: Array<string | number>
+  message: string
+}
+
+const ENV_OVERRIDES = { REDIS_URL: 'redis.url' }
+
+/** True when `path` is `prefix` or lies under it, on segment boundaries. */
+export function isUnder (path: string, prefix: string): boolean {
+  return prefix === '/' || path === prefix || path.startsWith(`${prefix}/`)
+}
+
+/** The paths the gateway answers itself; no route may take them. */
+export function ownPaths (config: GatewayConfig): string[] {
+  return ['/healthz', '/readyz', config.metrics.path, config.logout.path]
+}
+
+/** Rules across fields. */
+export function checkGatewayConfig (config: GatewayConfig): ConfigRuleViolation[] {
+  const problems: ConfigRuleViolation[] = []
+  const problem = (path: Array<string | number>, message: string): void => { problems.push({ path, message }) }
+  if (config.redis !== undefined) {
+    const modes = (['url', 'sentinel', 'cluster'] as const).filter((k) => config.redis?.[k] !== undefined)
+    if (modes.length !== 1) problem(['redis'], 'needs exactly one of url, sentinel, cluster')
+  }
+  if (config.metrics.path === config.logout.path) problem(['metrics', 'path'], 'same path as logout.path')
+  for (const own of ['/healthz', '/readyz']) {
+    if (config.metrics.path === own) problem(['metrics', 'path'], `${own} is taken by the health checks`)
+    if (config.logout.path === own) problem(['logout', 'path'], `${own} is taken by the health checks`)
+  }
+  const prefixes = new Map<string, number>()
+  const names = new Map<string, number>()
+  let hasBackchannel = false
+  config.routes.forEach((route, i) => {
+    const at = (...rest: Array<string | number>): Array<string | number> => ['routes', i, ...rest]
+    const first = prefixes.get(route.prefix)
+    if (first !== undefined) problem(at('prefix'), `duplicate prefix "${route.prefix}" (also routes[${first}])`)
+    else prefixes.set(route.prefix, i)
+    const name = route.name ?? route.prefix
+    const named = names.get(name)
+    if (named !== undefined && route.name !== undefined) problem(at('name'), `duplicate name "${name}" (also routes[${named}])`)
+    else names.set(name, i)
+    for (const own of ownPaths(config)) {
+      // A route may contain one (`/oauth2` around the logout path), but not be one or lie under one.
+      if (isUnder(route.prefix, own) && route.prefix !== '/') problem(at('prefix'), `${own} is answered by the gateway itself`)
+    }
+    if (route.rewritePrefix !== undefined && !route.stripPrefix) problem(at('rewritePrefix'), 'set rewritePrefix or stripPrefix: false, not both')
+    if (route.auth === 'none') {
+      if (route.scopes !== undefined) problem(at('scopes'), 'scopes need auth: required or optional (this route has auth: none)')
+      if (route.audience !== undefined) problem(at('audience'), 'audience needs auth: required or optional (this route has auth: none)')
+      if (route.rateLimit !== undefined && route.rateLimit.key !== 'ip') problem(at('rateLimit', 'key'), `auth: none has no token to take a ${route.rateLimit.key} from: use key: ip`)
+    }
+    if (route.validation === 'introspect' && config.client === undefined) problem(at('validation'), 'introspect needs client (the gateway\'s credentials at the issuer)')
+    if (route.logoutAudience !== undefined && route.backchannelLogoutUri === undefined) problem(at('logoutAudience'), 'logoutAudience needs backchannelLogoutUri')
+    if (route.backchannelLogoutUri !== undefined) {
+      hasBackchannel = true
+      if ((route.logoutAudience ?? route.audience ?? config.auth.audience) === undefined) problem(at('backchannelLogoutUri'), 'needs logoutAudience (or audience, or auth.audience) for the logout_token')
+    }
+    if (route.scopes !== undefined && Object.keys(route.scopes).length === 0) problem(at('scopes'), 'is empty: list scopes per method, or remove it')
+  })
+  if (hasBackchannel && config.client === undefined) problem(['routes'], 'back-channel logout needs client (the gateway\'s credentials at the issuer)')
+  return problems
+}
+
+const options = (env?: LoadOptions['env']): LoadOptions => ({
+  ...(env === undefined ? {} : { env }),
+  envOverrides: ENV_OVERRIDES,
+  check: (config) => checkGatewayConfig(config as GatewayConfig)
+})
+
+/** Loads `file`; throws a ConfigError listing every problem. */
+export function loadGatewayConfig (file: string, env?: LoadOptions['env']): GatewayConfig {
+  return loadConfigFile<GatewayConfig>(file, GatewayConfigSchema, options(env))
+}
+
+/** Parses YAML text (tests, reload); throws a ConfigError listing every problem. */
+export function parseGatewayConfig (text: string, file = 'gateway.yaml', env?: LoadOptions['env']): GatewayConfig {
+  return parseConfig<GatewayConfig>(text, file, GatewayConfigSchema, options(env))
+}

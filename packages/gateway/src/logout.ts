@@ -1,0 +1,100 @@
+/**
+ * POST {logout.path} with `Authorization: Bearer <access token>`: logs the token's session out
+ * everywhere. Steps:
+ * 1. verify the token (signature, issuer, exp) without the revocation check, so a repeat is a 200;
+ * 2. put its jti and sid on this gateway's revocation list at once (and so in Redis);
+ * 3. have the issuer revoke the token and end the session (refresh tokens, the shared list),
+ *    and sign one Back-Channel Logout token per registered resource server;
+ * 4. deliver those in parallel, then answer with a summary.
+ */
+import type { FastifyInstance } from 'fastify'
+import { readBearerToken, type AccessClaims, type TokenVerifier } from '@gatehouse/fastify-auth'
+import type { RevocationList } from '@gatehouse/fastify-auth/revocation'
+import { notifyAll, type Notification } from './backchannel.ts'
+import type { GatewayConfig } from './config.ts'
+import type { GatewayMetrics } from './metrics.ts'
+import { endSession } from './session-end.ts'
+import type { GatewayState } from './state.ts'
+
+export interface LogoutDeps {
+  config: GatewayConfig
+  state: () => GatewayState
+  /** A verifier with no revocation list of its own: revoked tokens pass, expired ones do not. */
+  verifier: TokenVerifier
+  revocations: RevocationList
+  metrics: GatewayMetrics
+}
+
+/** The answer. */
+export interface LogoutSummary {
+  revoked: true
+  session_ended: boolean
+  sid: string | null
+  notified: Notification[]
+}
+
+/** Every (receiver, audience) the current routes register for back-channel logout. */
+function receivers (state: GatewayState): Array<{ uri: string, audience: string }> {
+  const seen = new Map<string, { uri: string, audience: string }>()
+  for (const { config: route } of state.table.routes) {
+    const audience = route.logoutAudience ?? route.audience ?? state.config.auth.audience
+    if (route.backchannelLogoutUri === undefined || audience === undefined) continue
+    seen.set(`${route.backchannelLogoutUri} ${audience}`, { uri: route.backchannelLogoutUri, audience })
+  }
+  return [...seen.values()]
+}
+
+async function revokeHere (deps: LogoutDeps, claims: AccessClaims, log: FastifyInstance['log']): Promise<void> {
+  const left = Math.max(0, claims.exp - Date.now() / 1000) + deps.config.auth.clockTolerance
+  try {
+    await deps.revocations.revoke({ jti: claims.jti }, left)
+    // Other tokens of the session may outlive this one: the session stays listed for sidTtl.
+    if (claims.sid !== undefined) await deps.revocations.revoke({ sid: claims.sid }, Math.max(left, deps.config.revocation.sidTtl))
+  } catch (err) {
+    // The entry is in this instance's mirror already; the issuer writes the shared list too.
+    log.warn({ err }, 'could not write the revocation to Redis')
+  }
+}
+
+/** The route; registered only when the gateway has `client` credentials at the issuer. */
+export function logoutRoute (deps: LogoutDeps, client: { id: string, secret: string }) {
+  const { config } = deps
+  const endpoint = config.logout.sessionEndpoint ?? `${config.issuer.replace(/\/+$/, '')}/oauth2/session/end`
+  const timeout = config.logout.timeout * 1000
+  return async function (app: FastifyInstance): Promise<void> {
+    // A logout carries no body; whatever is sent is ignored (Node discards it).
+    app.removeAllContentTypeParsers()
+    app.addContentTypeParser('*', (_request, _payload, done) => { done(null) })
+
+    app.post(config.logout.path, async (request, reply): Promise<LogoutSummary> => {
+      const state = deps.state()
+      try {
+        const claims = await deps.verifier.verifyAuthorization(request.headers.authorization, { mode: 'required' })
+        request.auth = claims
+        if (claims === null) throw new Error('unreachable: a required token is never null')
+        await revokeHere(deps, claims, request.log)
+        const registered = receivers(state)
+        const ended = await endSession({
+          endpoint,
+          clientId: client.id,
+          clientSecret: client.secret,
+          token: readBearerToken(request.headers.authorization ?? '', config.auth.maxTokenLength),
+          audiences: [...new Set(registered.map((r) => r.audience))],
+          timeout
+        })
+        const targets = registered.flatMap(({ uri, audience }) => {
+          const logoutToken = ended.logoutTokens[audience]
+          return logoutToken === undefined ? [] : [{ uri, logoutToken }]
+        })
+        const notified = await notifyAll(targets, { timeout, retries: config.logout.retry })
+        deps.metrics.countLogout('ok')
+        request.log.info({ session_ended: ended.ended, has_sid: ended.sid !== null, notified: notified.length, failed: notified.filter((n) => !n.ok).length }, 'logout')
+        reply.header('cache-control', 'no-store')
+        return { revoked: true, session_ended: ended.ended, sid: ended.sid, notified }
+      } catch (err) {
+        deps.metrics.countLogout('failed')
+        throw err
+      }
+    })
+  }
+}

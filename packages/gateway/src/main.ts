@@ -1,0 +1,39 @@
+/**
+ * Load, build, listen; reload the routes on SIGHUP and when the file changes; stop cleanly on
+ * SIGINT/SIGTERM (no new connections, requests in flight finish, Redis closed).
+ */
+import { build } from './app.ts'
+import { loadGatewayConfig } from './load-config.ts'
+import { ConfigReloader } from './reloader.ts'
+
+/** How long shutdown waits for requests in flight before exiting anyway. */
+const SHUTDOWN_GRACE_MS = 30_000
+
+export async function serve (file: string): Promise<void> {
+  const config = loadGatewayConfig(file)
+  const app = await build(config)
+  const reloader = new ConfigReloader(app, file)
+  app.addHook('onClose', async () => { reloader.close() })
+
+  let closing = false
+  const shutdown = (signal: string): void => {
+    if (closing) return
+    closing = true
+    app.log.info({ signal }, 'shutting down')
+    setTimeout(() => {
+      app.log.warn({}, 'requests still in flight after the grace period; exiting')
+      process.exit(1)
+    }, SHUTDOWN_GRACE_MS).unref()
+    // New connections are refused and new requests get 503 (return503OnClosing); in-flight
+    // requests finish; then the onClose hooks close Redis.
+    app.close().then(() => process.exit(0), (err: unknown) => {
+      app.log.error({ err }, 'shutdown failed')
+      process.exit(1)
+    })
+  }
+  process.once('SIGINT', shutdown)
+  process.once('SIGTERM', shutdown)
+  process.on('SIGHUP', () => { reloader.reload('SIGHUP', true) })
+  await app.listen({ host: config.listen.host, port: config.listen.port })
+  reloader.watch()
+}

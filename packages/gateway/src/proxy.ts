@@ -1,0 +1,85 @@
+/**
+ * The proxy: ONE catch-all route in front of a swappable route table, forwarding with
+ * @fastify/reply-from (the engine under @fastify/http-proxy, same maintainers).
+ *
+ * Why not one @fastify/http-proxy registration per route: Fastify cannot remove a route once
+ * registered, so a reload could only add. With one catch-all, a reload swaps the whole table
+ * in one assignment; a request looks its route up once, at its start, and finishes on the
+ * table it started with.
+ *
+ * Per request, in order: normalise the path (before anything looks at it), find the route,
+ * check the token (scopes per method), apply the rate limit, forward with the identity headers.
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { RetryDetails } from '@fastify/reply-from'
+import type { IncomingHttpHeaders } from 'node:http'
+import type { AccessClaims, TokenVerifier } from '@gatehouse/fastify-auth'
+import { badGateway, badRequest, GatewayError, gatewayTimeout } from './errors.ts'
+import { rewriteResponseHeaders } from './forward-headers.ts'
+import type { GatewayMetrics } from './metrics.ts'
+import { normalisePath } from './normalise-path.ts'
+import type { GatewayState } from './state.ts'
+
+export interface ProxyDeps {
+  /** The table in force now; read once per request. */
+  state: () => GatewayState
+  verifier: TokenVerifier
+  metrics: GatewayMetrics
+}
+
+const NOT_FOUND = new GatewayError('not_found', 404, 'no route for this path')
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+/**
+ * reply-from retries a GET answered 503 up to ten times by default; the caller should see the
+ * upstream's 503 instead. One retry is kept for an idempotent request whose pooled keep-alive
+ * connection the upstream had just closed (nothing reached the upstream).
+ */
+function retryDelay ({ err, req, attempt }: RetryDetails): number | null {
+  const code = (err as NodeJS.ErrnoException | null)?.code
+  return attempt === 0 && code === 'UND_ERR_SOCKET' && IDEMPOTENT.has(req.method) ? 1 : null
+}
+
+function upstreamError (reply: FastifyReply, error: Error): void {
+  // reply-from marks timeouts 504 (headers or connect timeout); anything else is a 502.
+  const status = (error as { statusCode?: number }).statusCode
+  reply.request.log.warn({ err: (error.cause as Error | undefined)?.message ?? error.message, route: reply.request.gatewayRoute?.id }, 'upstream failed')
+  reply.send(status === 504 ? gatewayTimeout() : badGateway())
+}
+
+/** The catch-all plugin; register it with no prefix. */
+export function proxyRoutes (deps: ProxyDeps) {
+  return async function (app: FastifyInstance): Promise<void> {
+    // Bodies go to the upstream as streams, unparsed and unbuffered.
+    app.removeAllContentTypeParsers()
+    app.addContentTypeParser('*', (_request, payload, done) => { done(null, payload) })
+
+    app.all('/*', async function proxy (request, reply) {
+      const state = deps.state()
+      const target = normalisePath(request.raw.url ?? '')
+      if ('error' in target) throw badRequest(target.error)
+      const route = state.table.match(target.path)
+      if (route === undefined) throw NOT_FOUND
+      request.gatewayRoute = route
+      const auth = route.authFor(request.method)
+      let claims: AccessClaims | null = null
+      if (auth !== null) claims = request.auth = await deps.verifier.verifyAuthorization(request.headers.authorization, auth)
+      if (route.limiter !== undefined) await route.limiter(request, reply)
+
+      const upstream = route.nextUpstream()
+      const forwardAuthorization = auth !== null && state.config.identityHeaders.forwardAuthorization
+      const started = performance.now()
+      return reply.from(upstream.origin + route.upstreamPath(upstream, target.path), {
+        timeout: route.timeout,
+        retryDelay,
+        rewriteRequestHeaders: (_req, headers) => state.rewriteHeaders(request, headers as IncomingHttpHeaders, claims, forwardAuthorization),
+        rewriteHeaders: (headers) => rewriteResponseHeaders(headers as IncomingHttpHeaders),
+        onResponse: (_req, rep, res) => {
+          deps.metrics.observeUpstream(route.id, (performance.now() - started) / 1000)
+          rep.send(res.stream)
+        },
+        onError: (_rep, { error }) => { upstreamError(reply, error) }
+      })
+    })
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * The gatehouse-gateway command: `check` prints the route table or every problem (exit 1);
+ * serving reloads on SIGHUP and exits 0 on SIGTERM.
+ */
+import t from 'tap'
+import { spawn, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { freePort } from '@gatehouse/shared/redis-harness'
+import { startUpstream } from './fixtures/upstream.ts'
+
+const BIN = fileURLToPath(new URL('../bin/gatehouse-gateway.js', import.meta.url))
+const DEMO = fileURLToPath(new URL('../../../docker/demo/gateway.yaml', import.meta.url))
+
+function run (...args: string[]): { status: number | null, stdout: string, stderr: string } {
+  const res = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, REDIS_URL: '' } })
+  return { status: res.status, stdout: res.stdout, stderr: res.stderr }
+}
+
+t.test('check: the demo file and its route table', async (t) => {
+  const res = run('check', '--config', DEMO)
+  t.equal(res.status, 0, res.stderr)
+  const lines = res.stdout.trim().split('\n')
+  t.match(lines[0], /gateway\.yaml: ok, 2 routes/)
+  t.match(lines[1], /^PREFIX\s+PATH\s+UPSTREAMS\s+AUTH\s+SCOPES\s+RATE LIMIT/)
+  t.match(lines[2], /^\/api\s+keep\s+http:\/\/127\.0\.0\.1:4001\s+required aud=demo-api\s+GET,HEAD: api:read; \*: api:write\s+-\s+30s\s+http:\/\/127\.0\.0\.1:4001\/backchannel-logout/)
+  t.match(lines[3], /^\/public\s+keep\s+http:\/\/127\.0\.0\.1:4001\s+none\s+-/)
+})
+
+t.test('check: a bad file prints every problem and exits 1', async (t) => {
+  const file = join(t.testdir(), 'gateway.yaml')
+  writeFileSync(file, `issuer: http://127.0.0.1:4000
+routes:
+  - prefix: api
+    upstreams: [http://a]
+  - prefix: /b
+    upstreams: []
+    auth: sometimes
+`)
+  const res = run('check', '--config', file)
+  t.equal(res.status, 1)
+  t.match(res.stderr, /gateway\.yaml:3:13 routes\[0\]\.prefix/)
+  t.match(res.stderr, /gateway\.yaml:6:5 routes\[1\]\.upstreams must NOT have fewer than 1 items/)
+  t.match(res.stderr, /gateway\.yaml:7:11 routes\[1\]\.auth/)
+  t.equal(res.stdout, '')
+})
+
+t.test('usage errors exit 1', async (t) => {
+  t.equal(run('check').status, 1, 'no --config')
+  t.equal(run('frobnicate', '--config', DEMO).status, 1, 'unknown command')
+  t.equal(run('check', '--config', '/no/such/file.yaml').status, 1, 'missing file')
+})
+
+t.test('serve: SIGHUP reloads the routes, SIGTERM stops cleanly', async (t) => {
+  const a = await startUpstream(t, 'a')
+  const b = await startUpstream(t, 'b')
+  const port = await freePort()
+  const file = join(t.testdir(), 'gateway.yaml')
+  const noIssuer = await freePort()
+  const yaml = (upstream: string): string => `issuer: http://127.0.0.1:${noIssuer}\nlisten: { host: 127.0.0.1, port: ${port} }\nlog: { level: warn }\nroutes: [{ prefix: /x, upstreams: ['${upstream}'], auth: none }]\n`
+  writeFileSync(file, yaml(a.url))
+  const child = spawn(process.execPath, [BIN, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, REDIS_URL: '' } })
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const base = `http://127.0.0.1:${port}`
+  const upstreamOf = async (): Promise<string | undefined> => {
+    try { return ((await (await fetch(`${base}/x/1`)).json()) as { upstream?: string }).upstream } catch { return undefined }
+  }
+  const until = async (want: string): Promise<boolean> => {
+    for (let i = 0; i < 200; i++) {
+      if (await upstreamOf() === want) return true
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    return false
+  }
+  t.ok(await until('a'), 'serving')
+  writeFileSync(file, yaml(b.url))
+  child.kill('SIGHUP')
+  t.ok(await until('b'), 'reloaded')
+  child.kill('SIGTERM')
+  const [code] = await once(child, 'exit') as [number | null]
+  t.equal(code, 0, output)
+})

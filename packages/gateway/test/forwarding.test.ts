@@ -1,0 +1,85 @@
+/**
+ * What the upstream gets and what the caller gets back over real HTTP: X-Forwarded-*, the
+ * request id, hop-by-hop fields; upstream down (502) and slow (504).
+ */
+import t from 'tap'
+import { createServer } from 'node:http'
+import { once } from 'node:events'
+import { freePort } from '@gatehouse/shared/redis-harness'
+import { gatewayConfig, httpGet, startGateway } from './fixtures/gateway.ts'
+import { startUpstream, type Echo } from './fixtures/upstream.ts'
+
+/** Nothing listens there: the keys never load (fine for routes without auth). */
+const NO_ISSUER = `http://127.0.0.1:${await freePort()}`
+
+t.test('forwarded headers, request id, hop-by-hop', async (t) => {
+  const upstream = await startUpstream(t)
+  const routes = `routes: [{ prefix: /open, upstreams: ['${upstream.url}'], auth: none, stripPrefix: false }]`
+  const { url } = await startGateway(t, gatewayConfig(NO_ISSUER, routes), { listen: true })
+  const host = new URL(url).host
+
+  const res = await httpGet(`${url}/open/x`, {
+    'x-forwarded-for': '6.6.6.6',
+    'x-forwarded-host': 'evil.example',
+    'x-request-id': 'req-123_abc',
+    connection: 'keep-alive, x-drop-me',
+    'x-drop-me': 'secret',
+    'x-keep-me': 'yes',
+    'proxy-authorization': 'Basic abc',
+    forwarded: 'for=6.6.6.6'
+  })
+  t.equal(res.status, 200)
+  const echo = res.json as unknown as Echo
+  t.equal(echo.headers['x-forwarded-for'], '127.0.0.1', 'a caller\'s X-Forwarded-For is replaced (trustProxy off)')
+  t.equal(echo.headers['x-forwarded-proto'], 'http')
+  t.equal(echo.headers['x-forwarded-host'], host, 'the Host the caller used')
+  t.equal(echo.headers.forwarded, undefined)
+  t.equal(echo.headers['x-request-id'], 'req-123_abc', 'a sane incoming request id is kept')
+  t.equal(res.headers['x-request-id'], 'req-123_abc', 'and returned')
+  t.equal(echo.headers['x-drop-me'], undefined, 'a field named in Connection is not forwarded')
+  t.equal(echo.headers['proxy-authorization'], undefined, 'hop-by-hop')
+  t.equal(echo.headers['x-keep-me'], 'yes')
+  t.not(echo.headers.host, host, 'the upstream gets its own Host')
+
+  const fresh = await httpGet(`${url}/open/x`, { 'x-request-id': 'bad id with spaces' })
+  const id = (fresh.json as unknown as Echo).headers['x-request-id']
+  t.match(id, /^[0-9a-f-]{36}$/, 'an unusable request id is replaced with a new one')
+  t.equal(fresh.headers['x-request-id'], id)
+})
+
+t.test('trustProxy: the chain is extended, the proxy\'s host kept', async (t) => {
+  const upstream = await startUpstream(t)
+  const { url } = await startGateway(t, gatewayConfig(NO_ISSUER, `trustProxy: true\nroutes: [{ prefix: /, upstreams: ['${upstream.url}'], auth: none }]`), { listen: true })
+  const echo = (await httpGet(`${url}/x`, { 'x-forwarded-for': '6.6.6.6', 'x-forwarded-host': 'api.example', 'x-forwarded-proto': 'https' })).json as unknown as Echo
+  t.equal(echo.headers['x-forwarded-for'], '6.6.6.6, 127.0.0.1')
+  t.equal(echo.headers['x-forwarded-host'], 'api.example')
+  t.equal(echo.headers['x-forwarded-proto'], 'https')
+})
+
+t.test('upstream down: 502 JSON; upstream slow: 504 JSON', async (t) => {
+  const down = await freePort()
+  const slow = await startUpstream(t, 'slow')
+  // Answers headers never: holds the socket open.
+  const silent = createServer(() => {})
+  silent.listen(0, '127.0.0.1')
+  await once(silent, 'listening')
+  t.teardown(() => { silent.closeAllConnections(); silent.close() })
+  const silentPort = (silent.address() as { port: number }).port
+  const { app, url } = await startGateway(t, gatewayConfig(NO_ISSUER, `
+routes:
+  - { prefix: /down, upstreams: ['http://127.0.0.1:${down}'], auth: none }
+  - { prefix: /slow, upstreams: ['${slow.url}'], auth: none, timeout: 0.3 }
+  - { prefix: /silent, upstreams: ['http://127.0.0.1:${silentPort}'], auth: none, timeout: 0.3 }
+`), { listen: true })
+  const res502 = await app.inject('/down/x')
+  t.equal(res502.statusCode, 502)
+  t.match(res502.json(), { error: 'bad_gateway' })
+  const res504 = await app.inject('/slow/x?delay=2000')
+  t.equal(res504.statusCode, 504)
+  t.match(res504.json(), { error: 'gateway_timeout' })
+  t.equal((await app.inject('/silent/x')).statusCode, 504)
+  t.equal((await app.inject('/slow/x?delay=10')).statusCode, 200, 'in time: 200')
+  // Over real HTTP: the streamed body fails with the connection, which inject reports as a throw.
+  const post = await fetch(`${url}/down/x`, { method: 'POST', body: 'a body' })
+  t.equal(post.status, 502, 'a POST with a body too')
+})
