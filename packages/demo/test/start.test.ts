@@ -9,11 +9,16 @@ import { existsSync } from 'node:fs'
 import { connect } from 'node:net'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
-import { startRedis } from '@gatehouse/shared/redis-harness'
-import { curlLines, READY_LINE } from '../src/launcher/banner.ts'
+import { freePort, startRedis } from '@gatehouse/shared/redis-harness'
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
-const PORTS = { issuer: 4000, api: 4001, gateway: 8080 }
+// Free ports, never the demo's 4000/4001/8080: the test must not depend on (or disturb) a
+// demo a developer is running. The launcher and the demo YAML read the same variables.
+const PORTS = { issuer: await freePort(), api: await freePort(), gateway: await freePort() }
+process.env.ISSUER_PORT = String(PORTS.issuer)
+process.env.API_PORT = String(PORTS.api)
+process.env.GATEWAY_PORT = String(PORTS.gateway)
+const { curlLines, READY_LINE } = await import('../src/launcher/banner.ts')
 const HAS_CURL = spawnSync('curl', ['--version']).status === 0
 
 async function isListening (port: number): Promise<boolean> {
@@ -58,13 +63,13 @@ async function runDemo (t: Test, env: NodeJS.ProcessEnv, store: 'memory' | 'redi
     t.fail(`the launcher did not get ready:\n${output}`)
     return { output, gateway: false }
   }
-  t.match(output, /\[issuer\] info {2}Server listening at http:\/\/127\.0\.0\.1:4000/, 'prefixed, readable issuer logs')
-  t.match(output, /\[api\] info {2}Server listening at http:\/\/127\.0\.0\.1:4001/, 'prefixed, readable resource server logs')
+  t.match(output, `[issuer] info  Server listening at http://127.0.0.1:${PORTS.issuer}`, 'prefixed, readable issuer logs')
+  t.match(output, `[api] info  Server listening at http://127.0.0.1:${PORTS.api}`, 'prefixed, readable resource server logs')
   t.notOk(output.includes('\x1b['), 'no colors when not on a TTY')
   for (const line of curlLines()) t.ok(output.includes(line), `printed: ${line.slice(0, 40)}...`)
   for (const who of ['alice / alice-password', 'bob / bob-password', 'demo-web', 'demo-spa', 'demo-service', 'demo-cli', 'demo-legacy']) t.ok(output.includes(who), `lists ${who}`)
   const gateway = !output.includes('gateway skipped')
-  const ready = await (await fetch('http://127.0.0.1:4000/readyz')).json() as { store: string }
+  const ready = await (await fetch(`http://127.0.0.1:${PORTS.issuer}/readyz`)).json() as { store: string }
   t.equal(ready.store, store, `the issuer runs on the ${store} store`)
 
   const [tokenLine = '', apiLine = '', logoutLine = ''] = curlLines()
@@ -76,7 +81,7 @@ async function runDemo (t: Test, env: NodeJS.ProcessEnv, store: 'memory' | 'redi
     const shell = spawnSync('sh', ['-c', `${tokenLine}\nprintf %s "$TOKEN"`], { encoding: 'utf8' })
     t.match(shell.stdout, /^ey[\w-]+\.[\w-]+\.[\w-]+$/, 'the printed line works as written in sh (curl and node only)')
   }
-  const echo = await (await fetch('http://127.0.0.1:4001/hello', { headers: { authorization: `Bearer ${token}` } })).json() as { method: string, path: string }
+  const echo = await (await fetch(`http://127.0.0.1:${PORTS.api}/hello`, { headers: { authorization: `Bearer ${token}` } })).json() as { method: string, path: string }
   t.match(echo, { method: 'GET', path: '/hello' }, 'the resource server answers')
 
   if (gateway) {
@@ -98,12 +103,7 @@ async function runDemo (t: Test, env: NodeJS.ProcessEnv, store: 'memory' | 'redi
 
 const gatewayPresent = existsSync(new URL('../../gateway/bin/gatehouse-gateway.js', import.meta.url)) && existsSync(new URL('../../../docker/demo/gateway.yaml', import.meta.url))
 
-let busy: string | false = false
-for (const [name, port] of Object.entries(PORTS)) {
-  if (await isListening(port)) busy = `port ${port} (${name}) is in use: is a demo running?`
-}
-
-t.test('the demo launcher', { skip: busy }, async (t) => {
+t.test('the demo launcher', async (t) => {
   const env = { ...process.env }
   delete env.REDIS_URL
 

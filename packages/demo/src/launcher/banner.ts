@@ -1,9 +1,12 @@
 /** What the launcher prints once everything answers: URLs, the demo fixture, copy-paste curls. */
 import type { painter } from './log-lines.ts'
 
-export const ISSUER_URL = 'http://127.0.0.1:4000'
-export const GATEWAY_URL = 'http://127.0.0.1:8080'
-export const API_URL = 'http://127.0.0.1:4001'
+// The demo's ports; ISSUER_PORT, GATEWAY_PORT and API_PORT move them (the demo YAML reads the
+// same variables), so the demo can run beside something that holds 4000, 4001 or 8080.
+const port = (name: string, fallback: number): string => process.env[name] ?? String(fallback)
+export const ISSUER_URL = `http://127.0.0.1:${port('ISSUER_PORT', 4000)}`
+export const GATEWAY_URL = `http://127.0.0.1:${port('GATEWAY_PORT', 8080)}`
+export const API_URL = `http://127.0.0.1:${port('API_PORT', 4001)}`
 
 /** The first line printed when everything is up; tests wait for it. */
 export const READY_LINE = 'Gatehouse demo is running'
