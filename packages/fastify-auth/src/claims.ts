@@ -25,7 +25,7 @@ function readScope (scope: unknown): string[] {
 
 /**
  * Checks `iss` and the claims RFC 9068 2.2 requires (sub, jti, client_id, exp, iat) and builds
- * the claims object. Throws AuthError bad_issuer, missing_claim, bad_audience or malformed.
+ * the claims object, frozen. Throws AuthError bad_issuer, missing_claim, bad_audience or malformed.
  */
 export function toAccessClaims (payload: Record<string, unknown>, issuer: string): AccessClaims {
   const { iss, sub, aud, exp, iat, jti, client_id: clientId, scope, sid, auth_time: authTime } = payload
@@ -48,7 +48,10 @@ export function toAccessClaims (payload: Record<string, unknown>, issuer: string
   }
   if (sid !== undefined) claims.sid = sid
   if (authTime !== undefined) claims.auth_time = authTime
-  return claims
+  // Cached and handed to every request bearing the token: nobody may change it for the next one.
+  Object.freeze(claims.aud)
+  Object.freeze(claims.scope)
+  return Object.freeze(claims)
 }
 
 /**

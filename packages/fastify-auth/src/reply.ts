@@ -13,9 +13,11 @@ function quoted (value: string): string {
  */
 export function bearerChallenge (err: AuthError, realm = 'gatehouse'): string | undefined {
   if (err.status === 503) return undefined
+  // A missing token gets error="invalid_token" too. RFC 6750 3.1 says it SHOULD carry no error
+  // code, but the product contract (PRODUCT.md, Gateway) promises invalid_token for missing,
+  // invalid, expired and revoked tokens alike, and clients match on it.
   let challenge = `Bearer realm=${quoted(realm)}`
-  if (err.code === null) return challenge
-  challenge += `, error=${quoted(err.code)}, error_description=${quoted(err.description)}`
+  challenge += `, error=${quoted(err.code ?? 'invalid_token')}, error_description=${quoted(err.description)}`
   if (err.scope !== undefined) challenge += `, scope=${quoted(err.scope)}`
   return challenge
 }
@@ -24,7 +26,7 @@ export function bearerChallenge (err: AuthError, realm = 'gatehouse'): string | 
  * Sends the answer for `err`: its status (401, 403 or 503), the Bearer challenge for 401/403,
  * `Cache-Control: no-store`, and a JSON body `{ error, error_description }` (error is
  * 'invalid_token', 'insufficient_scope' or 'temporarily_unavailable'; a missing token says
- * 'invalid_token' in the body but, per RFC 6750 3.1, no error code in the challenge).
+ * 'invalid_token' in the body and in the challenge, as the product contract promises).
  * `realm` defaults to the registered plugin's, else 'gatehouse'.
  */
 export function sendAuthError (reply: FastifyReply, err: AuthError, realm?: string): FastifyReply {

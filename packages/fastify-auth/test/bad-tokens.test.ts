@@ -38,10 +38,10 @@ t.test('a valid token for each key type passes, with its claims on request.auth'
   }
 })
 
-t.test('no Authorization header: 401 with a bare challenge (RFC 6750 3.1)', async (t) => {
+t.test('no Authorization header: 401 invalid_token (the product contract, over RFC 6750 3.1\'s SHOULD)', async (t) => {
   const res = await server.get('/read')
   t.equal(res.statusCode, 401)
-  t.equal(res.headers['www-authenticate'], 'Bearer realm="gatehouse"')
+  t.equal(res.headers['www-authenticate'], 'Bearer realm="gatehouse", error="invalid_token", error_description="an access token is required"')
   t.equal(res.headers['cache-control'], 'no-store')
   t.same(res.json(), { error: 'invalid_token', error_description: 'an access token is required' })
   t.equal(server.failures.at(-1), 'missing')
