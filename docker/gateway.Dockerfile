@@ -1,0 +1,39 @@
+# syntax=docker/dockerfile:1
+# gatehouse-gateway. Build from the repository root (the build context):
+#   docker build -f docker/gateway.Dockerfile -t gatehouse-gateway .
+# Run: mount a config at /etc/gatehouse/gateway.yaml (see docker/compose/gateway.yaml); set
+# REDIS_URL to share the revocation list and the rate limits between instances.
+# The bins run the TypeScript sources through tsx (a runtime dependency): no compile step.
+# Node 20: the version the test suite runs on (NODE_VERSION=22 is not tested here).
+ARG NODE_VERSION=20
+ARG PNPM_VERSION=10.34.8
+
+FROM node:${NODE_VERSION}-bookworm-slim AS build
+ARG PNPM_VERSION
+RUN npm install -g pnpm@${PNPM_VERSION}
+WORKDIR /src
+# The lockfile alone fills pnpm's store: this layer is rebuilt only when it changes.
+COPY pnpm-lock.yaml pnpm-workspace.yaml package.json ./
+RUN pnpm fetch
+COPY . .
+RUN pnpm install --frozen-lockfile --offline
+# pnpm 10 deploys from a workspace without injected workspace packages only with --legacy.
+# The deployed package's own tests are not shipped.
+RUN pnpm --filter @gatehouse/gateway deploy --legacy --prod --offline /out \
+ && rm -rf /out/test /out/node_modules/.pnpm/@gatehouse+*/node_modules/@gatehouse/*/test
+
+FROM node:${NODE_VERSION}-bookworm-slim AS runtime
+ENV NODE_ENV=production \
+    HEALTHCHECK_URL=http://127.0.0.1:8080/healthz
+WORKDIR /app
+# The code stays root's (read-only to the service).
+COPY --from=build /out /app
+RUN mkdir -p /etc/gatehouse
+USER node
+EXPOSE 8080
+# Slim images have no curl: Node's fetch. HEALTHCHECK_URL follows a changed listen port
+# (compose points it at /readyz so that the entry waits for keys and the revocation list).
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch(process.env.HEALTHCHECK_URL,{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+ENTRYPOINT ["node", "bin/gatehouse-gateway.js"]
+CMD ["--config", "/etc/gatehouse/gateway.yaml"]

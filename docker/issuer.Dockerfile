@@ -1,0 +1,41 @@
+# syntax=docker/dockerfile:1
+# gatehouse-issuer. Build from the repository root (the build context):
+#   docker build -f docker/issuer.Dockerfile -t gatehouse-issuer .
+# Run: mount a config at /etc/gatehouse/issuer.yaml (see docker/compose/issuer.yaml), and
+# either set REDIS_URL or keep /var/lib/gatehouse/issuer (the signing keys) on a volume.
+# The bins run the TypeScript sources through tsx (a runtime dependency): no compile step.
+# Node 20: the version the test suite runs on (NODE_VERSION=22 is not tested here).
+ARG NODE_VERSION=20
+ARG PNPM_VERSION=10.34.8
+
+FROM node:${NODE_VERSION}-bookworm-slim AS build
+ARG PNPM_VERSION
+RUN npm install -g pnpm@${PNPM_VERSION}
+WORKDIR /src
+# The lockfile alone fills pnpm's store: this layer is rebuilt only when it changes.
+COPY pnpm-lock.yaml pnpm-workspace.yaml package.json ./
+RUN pnpm fetch
+COPY . .
+RUN pnpm install --frozen-lockfile --offline
+# pnpm 10 deploys from a workspace without injected workspace packages only with --legacy.
+# The deployed package's own tests are not shipped.
+RUN pnpm --filter @gatehouse/issuer deploy --legacy --prod --offline /out \
+ && rm -rf /out/test /out/node_modules/.pnpm/@gatehouse+*/node_modules/@gatehouse/*/test
+
+FROM node:${NODE_VERSION}-bookworm-slim AS runtime
+ENV NODE_ENV=production \
+    HEALTHCHECK_URL=http://127.0.0.1:4000/healthz
+WORKDIR /app
+# The code stays root's (read-only to the service); only the data directory is the node user's.
+COPY --from=build /out /app
+RUN mkdir -p /var/lib/gatehouse/issuer /etc/gatehouse \
+ && chown node:node /var/lib/gatehouse/issuer \
+ && chmod 0700 /var/lib/gatehouse/issuer
+USER node
+EXPOSE 4000
+# Slim images have no curl: Node's fetch. HEALTHCHECK_URL follows a changed listen port
+# (compose points it at /readyz so that depends_on waits for the signing keys).
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch(process.env.HEALTHCHECK_URL,{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+ENTRYPOINT ["node", "bin/gatehouse-issuer.js"]
+CMD ["--config", "/etc/gatehouse/issuer.yaml"]

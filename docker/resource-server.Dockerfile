@@ -1,0 +1,37 @@
+# syntax=docker/dockerfile:1
+# The demo resource server (echoes requests, receives back-channel logouts). Build from the
+# repository root (the build context):
+#   docker build -f docker/resource-server.Dockerfile -t gatehouse-demo-resource-server .
+# It takes no config file, only flags; the defaults below are docker/compose.yaml's names.
+# The bins run the TypeScript sources through tsx (a runtime dependency): no compile step.
+# Node 20: the version the test suite runs on (NODE_VERSION=22 is not tested here).
+ARG NODE_VERSION=20
+ARG PNPM_VERSION=10.34.8
+
+FROM node:${NODE_VERSION}-bookworm-slim AS build
+ARG PNPM_VERSION
+RUN npm install -g pnpm@${PNPM_VERSION}
+WORKDIR /src
+# The lockfile alone fills pnpm's store: this layer is rebuilt only when it changes.
+COPY pnpm-lock.yaml pnpm-workspace.yaml package.json ./
+RUN pnpm fetch
+COPY . .
+RUN pnpm install --frozen-lockfile --offline
+# pnpm 10 deploys from a workspace without injected workspace packages only with --legacy.
+# The deployed package's own tests are not shipped.
+RUN pnpm --filter @gatehouse/demo deploy --legacy --prod --offline /out \
+ && rm -rf /out/test /out/node_modules/.pnpm/@gatehouse+*/node_modules/@gatehouse/*/test
+
+FROM node:${NODE_VERSION}-bookworm-slim AS runtime
+ENV NODE_ENV=production \
+    HEALTHCHECK_URL=http://127.0.0.1:4001/healthz
+WORKDIR /app
+# The code stays root's (read-only to the service).
+COPY --from=build /out /app
+USER node
+EXPOSE 4001
+# Slim images have no curl: Node's fetch.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch(process.env.HEALTHCHECK_URL,{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+ENTRYPOINT ["node", "bin/demo-resource-server.js"]
+CMD ["--issuer", "http://issuer:4000", "--host", "0.0.0.0", "--port", "4001"]
