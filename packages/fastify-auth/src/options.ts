@@ -159,7 +159,7 @@ export function parseAuthOptions (options: AuthOptions): ResolvedAuthOptions {
     maxTokenLength: number('options.maxTokenLength', options.maxTokenLength, 8192, { min: 16, integer: true }),
     cacheSize: number('options.cacheSize', options.cacheSize, 10_000, { integer: true }),
     jwksCooldown: number('options.jwksCooldown', options.jwksCooldown, 30_000),
-    jwksMaxAge: number('options.jwksMaxAge', options.jwksMaxAge, 600_000, { min: 1 }),
+    jwksMaxAge: number('options.jwksMaxAge', options.jwksMaxAge, 60_000, { min: 1 }),
     jwksTimeout: number('options.jwksTimeout', options.jwksTimeout, 2000, { min: 1 }),
     revocations: revocations ?? new MemoryRevocationList(),
     ownsRevocations: revocations === undefined,

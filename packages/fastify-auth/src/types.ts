@@ -75,7 +75,7 @@ export interface AuthOptions {
   realm?: string
   /** Milliseconds to wait for the discovery document and the JWKS. Default 2000. */
   jwksTimeout?: number
-  /** Milliseconds after which known keys are refreshed in the background (kept if that fails). Default 600 000. */
+  /** Milliseconds after which known keys are refreshed in the background (kept if that fails). Default 60 000: well inside the issuer's key activation delay, so a rotated key is known before it signs. */
   jwksMaxAge?: number
   /** Time source, epoch ms, for exp/nbf/iat, caches and cooldowns. Default `Date.now`. */
   clock?: Clock

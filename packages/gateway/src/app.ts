@@ -153,7 +153,9 @@ interface Parts {
 async function assemble (app: FastifyInstance, config: GatewayConfig, { metrics, setup, verifier, logoutVerifier }: Parts): Promise<void> {
   const { revocations } = setup
   const keys = new KeyReadiness(verifier)
-  await Promise.all([firstSync(revocations, app.log), keys.load()])
+  // The logout verifier has its own key set: load it now, so a first logout while the issuer
+  // is down still revokes locally (it cannot verify a token without keys).
+  await Promise.all([firstSync(revocations, app.log), keys.load(), logoutVerifier.ready().catch(() => {})])
   if (!keys.isLoaded) app.log.warn({ issuer: config.issuer }, 'the issuer\'s keys could not be loaded yet; tokens are refused until they are')
 
   app.decorateRequest('auth', null)

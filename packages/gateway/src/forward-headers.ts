@@ -34,6 +34,14 @@ export function requestHeaderRewriter (config: GatewayConfig): (request: Fastify
     delete headers[subject]
     delete headers[clientId]
     delete headers[scope]
+    // CGI-style upstreams (PHP, Django, Rack) read X_Auth_Subject as X-Auth-Subject: drop
+    // underscore spellings of the identity headers too.
+    for (const name of Object.keys(headers)) {
+      if (name.includes('_')) {
+        const dashed = name.toLowerCase().replace(/_/g, '-')
+        if (dashed === subject || dashed === clientId || dashed === scope) delete headers[name]
+      }
+    }
     if (!forwardAuthorization) delete headers.authorization
     if (claims !== null) {
       headers[subject] = claims.sub

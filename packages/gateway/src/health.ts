@@ -58,7 +58,8 @@ export function healthRoutes (deps: HealthDeps, keys: KeyReadiness) {
     app.get('/readyz', async (_request, reply) => {
       const problems: string[] = []
       if (!await keys.check()) problems.push('the issuer\'s signing keys have not been loaded')
-      if (deps.revocations.staleness > maxStaleness) problems.push('the revocation list is stale (Redis unreachable?)')
+      // A fail-open gateway serves with a stale list by choice; only fail-closed ones go unready.
+      if (deps.revocations.staleness > maxStaleness && !deps.config.revocation.failOpen) problems.push('the revocation list is stale (Redis unreachable?)')
       if (problems.length > 0) return await reply.code(503).header('cache-control', 'no-store').send({ status: 'unavailable', problems })
       return await reply.header('cache-control', 'no-store').send({ status: 'ready' })
     })

@@ -40,9 +40,17 @@ function fromFastifyError (error: FastifyError): OAuthError | undefined {
   return new OAuthError('invalid_request', status === 404 || status === 405 ? status : 400, status === 404 ? 'not found' : 'malformed request', false)
 }
 
+const STORE_UNAVAILABLE = new OAuthError('temporarily_unavailable', 503, 'the store is unreachable, try again shortly', false)
+
+/** ioredis' errors when Redis cannot be reached: a 503 to retry, not our bug (a 500). */
+function isStoreUnavailable (error: Error): boolean {
+  return error.name === 'MaxRetriesPerRequestError' ||
+    /^(Connection is closed|Stream isn't writeable|connect ECONNREFUSED|Reached the max retries)/.test(error.message)
+}
+
 /** The one error handler (set with `app.setErrorHandler`). */
 export function replyWithError (error: FastifyError | OAuthError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const oauth = error instanceof OAuthError ? error : fromFastifyError(error)
+  const oauth = error instanceof OAuthError ? error : isStoreUnavailable(error) ? STORE_UNAVAILABLE : fromFastifyError(error)
   if (oauth === undefined) {
     // Anything else is our bug: a detail-free 500; the log keeps the cause.
     request.log.error({ err: error }, 'unhandled error')
@@ -51,6 +59,7 @@ export function replyWithError (error: FastifyError | OAuthError, request: Fasti
   if (oauth.status >= 500) request.log.warn({ code: oauth.code }, oauth.message)
   else request.log.info({ code: oauth.code, description: oauth.description }, 'oauth error')
   reply.code(oauth.status).header('cache-control', 'no-store').header('pragma', 'no-cache')
+  if (oauth.status === 503) reply.header('retry-after', '1')
   if (oauth.code === 'invalid_client') {
     // RFC 6749 5.2 and RFC 7235 3.1: a 401 carries a challenge.
     reply.header('www-authenticate', 'Basic realm="gatehouse", charset="UTF-8"')

@@ -75,7 +75,14 @@ export class KeyManager {
   /** Re-reads the store: picks the signing key, rebuilds the JWKS, prunes expired retired keys. */
   async reload (): Promise<void> {
     const now = this.#opts.clock.now()
-    const records = (await this.#opts.store.list()).sort((a, b) => a.activatesAt - b.activatesAt || a.createdAt - b.createdAt)
+    let stored = await this.#opts.store.list()
+    if (stored.length === 0 && this.#records.length > 0) {
+      // The store lost its data (Redis restarted without persistence): put back the keys we
+      // hold, or the JWKS would go empty while tokens signed with them are still live.
+      for (const record of this.#records) await this.#opts.store.add(record)
+      stored = await this.#opts.store.list()
+    }
+    const records = stored.sort((a, b) => a.activatesAt - b.activatesAt || a.createdAt - b.createdAt)
     const active = records.filter((r) => r.activatesAt <= now)
     const current = active.at(-1)
     // A key stops signing when the next key activates; it is published until `retention` later.
