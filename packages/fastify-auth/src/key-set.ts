@@ -8,7 +8,8 @@
  * - Keys older than `jwksMaxAge` are refreshed in the background, so a key the issuer removed
  *   stops being trusted.
  */
-import { importJWK, type CryptoKey, type JWK } from 'jose'
+import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto'
+import type { JWK } from 'jose'
 import type { Discovery } from './discovery.ts'
 import { AuthError } from './errors.ts'
 import { fetchJson, IssuerFetchError } from './http.ts'
@@ -24,11 +25,25 @@ export interface KeySetOptions {
   log: RevocationLog | undefined
 }
 
-type VerificationKey = CryptoKey | Uint8Array
-
 interface KnownKey {
   jwk: JWK
-  imported: Map<string, Promise<VerificationKey>>
+  /** Imported on first use; null when node:crypto refused the JWK. */
+  key?: KeyObject | null
+}
+
+/** RFC 7518 3.3: RSA keys of at least 2048 bits. */
+const MIN_RSA_BITS = 2048
+
+function importKey (jwk: JWK): KeyObject | null {
+  try {
+    const key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' })
+    if (key.asymmetricKeyType === 'rsa' || key.asymmetricKeyType === 'rsa-pss') {
+      if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) return null
+    }
+    return key
+  } catch {
+    return null
+  }
 }
 
 /** While no key was ever loaded, retry a failed fetch after this long even inside the cooldown. */
@@ -70,7 +85,7 @@ export class KeySet {
   }
 
   /** The key for a JWS header's `alg` and `kid`. Throws AuthError unknown_key or issuer_unavailable. */
-  async resolve (alg: string, kid: string | undefined): Promise<VerificationKey> {
+  async resolve (alg: string, kid: string | undefined): Promise<KeyObject> {
     let known = this.#find(alg, kid)
     if (known === undefined) {
       if (this.#mayRefetch()) {
@@ -82,16 +97,9 @@ export class KeySet {
     } else if (this.#options.clock.now() - this.#loadedAt > this.#options.maxAge && this.#mayRefetch()) {
       this.refresh().catch(() => {}) // never rejects; the known key serves meanwhile
     }
-    let imported = known.imported.get(alg)
-    if (imported === undefined) {
-      imported = importJWK(known.jwk, alg)
-      known.imported.set(alg, imported)
-    }
-    try {
-      return await imported
-    } catch (cause) {
-      throw new AuthError('unknown_key', { cause })
-    }
+    if (known.key === undefined) known.key = importKey(known.jwk)
+    if (known.key === null) throw new AuthError('unknown_key')
+    return known.key
   }
 
   /** Fetches the set now (joining a fetch in flight). Never rejects: failures are logged and kept. */
@@ -134,7 +142,7 @@ export class KeySet {
       const body = await fetchJson(uri, this.#options.timeout)
       const keys = Array.isArray(body.keys) ? body.keys.filter(isUsable) : []
       if (keys.length === 0) throw new IssuerFetchError(`${uri}: no usable signing key`)
-      this.#keys = keys.map((jwk) => ({ jwk, imported: new Map() }))
+      this.#keys = keys.map((jwk) => ({ jwk }))
       this.#loadedAt = this.#options.clock.now()
       this.#hasFailed = false
     } catch (err) {
