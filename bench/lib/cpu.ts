@@ -54,3 +54,51 @@ export function watchCpu (cpu: number, pid: number): () => CpuShare {
     return { server: 100 * server / total, other: 100 * other / total, serverMicros: server * 1e6 / TICKS_PER_SECOND }
   }
 }
+
+/** Resident set size of a process, MB (VmRSS in /proc/PID/status); NaN once it is gone. */
+export function rssMegabytes (pid: number): number {
+  try {
+    const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return match === null ? NaN : Number(match[1]) / 1024
+  } catch {
+    return NaN
+  }
+}
+
+/** CPU ticks of this process's reaped children (cutime + cstime in /proc/self/stat). */
+export function reapedChildrenTicks (): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return Number(fields[13]) + Number(fields[14])
+}
+
+export interface LoadCpuShare {
+  /** % of the load CPU's time that was busy */
+  busy: number
+  /** % used by the load generator (a child of this process, reaped when the run ends) */
+  generator: number
+  /** % used by the listed bench processes (upstream, Redis, ...) */
+  bench: number
+  /** % used by anything else: other processes on a shared machine, interrupts */
+  other: number
+}
+
+/**
+ * Starts measuring the load CPU: who used it. Stop it after the generator has exited (so its
+ * time is counted in this process's children).
+ */
+export function watchLoadCpu (cpu: number, benchPids: number[]): () => LoadCpuShare {
+  const start = { cpu: cpuTicks(cpu), children: reapedChildrenTicks(), bench: benchPids.map(processTicksOrZero) }
+  return () => {
+    const end = { cpu: cpuTicks(cpu), children: reapedChildrenTicks(), bench: benchPids.map(processTicksOrZero) }
+    const total = Math.max(1, end.cpu.total - start.cpu.total)
+    const busy = end.cpu.busy - start.cpu.busy
+    const generator = end.children - start.children
+    const bench = end.bench.reduce((n, t, i) => n + t - (start.bench[i] ?? 0), 0)
+    return { busy: 100 * busy / total, generator: 100 * generator / total, bench: 100 * bench / total, other: 100 * Math.max(0, busy - generator - bench) / total }
+  }
+}
+
+function processTicksOrZero (pid: number): number {
+  try { return processTicks(pid) } catch { return 0 }
+}

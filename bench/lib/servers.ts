@@ -30,6 +30,11 @@ export interface Server {
 const running = new Set<ChildProcess>()
 const cleanups: Array<() => Promise<void>> = []
 
+/** Runs `cleanup` in {@link stopAll}, after every process has stopped (temporary files, ...). */
+export function onStopAll (cleanup: () => Promise<void>): void {
+  cleanups.push(cleanup)
+}
+
 /** Stopped by {@link stopAll} (and killed if this process exits first). */
 export function track (child: ChildProcess): void {
   running.add(child)
@@ -37,7 +42,7 @@ export function track (child: ChildProcess): void {
 }
 
 /** A port that was free a moment ago (the kernel picks it). */
-async function freePort (): Promise<number> {
+export async function freePort (): Promise<number> {
   return await new Promise((resolve, reject) => {
     const probe = createServer()
     probe.once('error', reject)
@@ -49,7 +54,7 @@ async function freePort (): Promise<number> {
 }
 
 /** Spawns `command` under `taskset -c cpu`; stdout goes to /dev/null, stderr is kept for errors. */
-function spawnPinned (cpu: number, command: string[], env: Record<string, string>): { child: ChildProcess, stderr: () => string } {
+export function spawnPinned (cpu: number, command: string[], env: Record<string, string>): { child: ChildProcess, stderr: () => string } {
   const child = spawn('taskset', ['-c', String(cpu), ...command], {
     cwd: ROOT,
     env: { ...process.env, NODE_ENV: 'production', ...env },
@@ -61,7 +66,7 @@ function spawnPinned (cpu: number, command: string[], env: Record<string, string
   return { child, stderr: () => stderr }
 }
 
-async function stopChild (child: ChildProcess): Promise<void> {
+export async function stopChild (child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   child.kill('SIGTERM')
@@ -73,7 +78,7 @@ async function stopChild (child: ChildProcess): Promise<void> {
 }
 
 /** Polls `url` until it answers 200; fails as soon as the process dies. */
-async function waitReady (name: string, url: string, child: ChildProcess, stderr: () => string): Promise<void> {
+export async function waitReady (name: string, url: string, child: ChildProcess, stderr: () => string): Promise<void> {
   const deadline = Date.now() + 30_000
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
@@ -104,14 +109,15 @@ async function start (name: string, cpu: number, command: string[], env: Record<
 /**
  * Gatehouse's issuer as shipped (bin/gatehouse-issuer.js) on bench/fixtures/issuer.yaml, with a
  * fresh temporary dataDir where it generates its ES256 key. `nodeFlags` e.g. `--cpu-prof`;
- * `root` is the work tree whose issuer runs (another checkout, to compare a change).
+ * `root` is the work tree whose issuer runs (another checkout, to compare a change); `config`
+ * another YAML using the same ${BENCH_*} variables (bench/fixtures/gateway-issuer.yaml).
  */
-export async function startGatehouse (cpu: number, nodeFlags: string[] = [], root = ROOT): Promise<Server> {
+export async function startGatehouse (cpu: number, nodeFlags: string[] = [], root = ROOT, config = ISSUER_CONFIG): Promise<Server> {
   const port = await freePort()
   const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-bench-'))
   cleanups.push(async () => { await rm(dataDir, { recursive: true, force: true }) })
   const base = `http://127.0.0.1:${port}`
-  return await start('gatehouse', cpu, ['node', ...nodeFlags, join(root, 'packages/issuer/bin/gatehouse-issuer.js'), '--config', ISSUER_CONFIG], {
+  return await start('gatehouse', cpu, ['node', ...nodeFlags, join(root, 'packages/issuer/bin/gatehouse-issuer.js'), '--config', config], {
     BENCH_PORT: String(port),
     BENCH_ISSUER_URL: base,
     BENCH_DATA_DIR: dataDir
