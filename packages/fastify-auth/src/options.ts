@@ -180,7 +180,10 @@ export function parseRouteAuth (route: RouteAuth | undefined, introspection: boo
   if (route.mode !== undefined && route.mode !== 'required' && route.mode !== 'optional') {
     throw new AuthOptionsError('route.mode', "must be 'required' or 'optional'")
   }
-  parseAudience('route.audience', route.audience)
+  if (route.audience !== null) parseAudience('route.audience', route.audience)
+  if (route.checkRevocation !== undefined && typeof route.checkRevocation !== 'boolean') {
+    throw new AuthOptionsError('route.checkRevocation', 'must be a boolean')
+  }
   if (route.scopes !== undefined && (!Array.isArray(route.scopes) ||
     // RFC 6749 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
     !route.scopes.every((s) => typeof s === 'string' && /^[\x21\x23-\x5b\x5d-\x7e]+$/.test(s)))) {

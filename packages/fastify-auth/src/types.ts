@@ -87,10 +87,15 @@ export interface AuthOptions {
 export interface RouteAuth {
   /** 'required' (default): no token is 401; 'optional': a token is checked when present. */
   mode?: 'required' | 'optional'
-  /** Overrides AuthOptions.audience. */
-  audience?: string | string[]
+  /** Overrides AuthOptions.audience; `null`: any audience. */
+  audience?: string | string[] | null
   /** Every one of these scopes is needed. */
   scopes?: string[]
   /** 'local' (default): JWT checked here; 'introspect': asked of the issuer (RFC 7662). */
   validation?: 'local' | 'introspect'
+  /**
+   * false: skip the revocation list (and its staleness bound). Only for an endpoint that
+   * revokes the token itself, like the gateway's logout: a repeated logout must still be a 200.
+   */
+  checkRevocation?: boolean
 }

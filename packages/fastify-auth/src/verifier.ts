@@ -173,13 +173,15 @@ export class TokenVerifier {
 
   /** What may differ from one request to the next for the same token. Throws AuthError. */
   #checkRequest (claims: AccessClaims, route: RouteAuth | undefined): void {
-    const audience = route?.audience ?? this.#options.audience
-    if (audience !== undefined && !hasAudience(claims.aud, audience)) throw new AuthError('bad_audience')
-    const revocations = this.#options.revocations
-    // The claims object itself carries jti and sid: no lookup object is built per request.
-    if (revocations.isRevoked(claims)) throw new AuthError('revoked')
-    if (!this.#options.failOpen && revocations.staleness > this.#options.maxStaleness) {
-      throw new AuthError('revocations_stale')
+    const audience = route?.audience === undefined ? this.#options.audience : route.audience
+    if (audience != null && !hasAudience(claims.aud, audience)) throw new AuthError('bad_audience')
+    if (route?.checkRevocation !== false) {
+      const revocations = this.#options.revocations
+      // The claims object itself carries jti and sid: no lookup object is built per request.
+      if (revocations.isRevoked(claims)) throw new AuthError('revoked')
+      if (!this.#options.failOpen && revocations.staleness > this.#options.maxStaleness) {
+        throw new AuthError('revocations_stale')
+      }
     }
     const scopes = route?.scopes
     if (scopes === undefined) return

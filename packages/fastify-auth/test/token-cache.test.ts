@@ -4,7 +4,8 @@
  */
 import t, { type Test } from 'tap'
 import { AuthError, TokenVerifier, type AuthOptions } from '../src/index.ts'
-import { MemoryRevocationList } from '../src/revocation/index.ts'
+import { MemoryRevocationList, type RevocationList } from '../src/revocation/index.ts'
+import { parseRouteAuth } from '../src/options.ts'
 import { startIssuer } from './fixtures/issuer.ts'
 import { startResourceServer } from './fixtures/resource-server.ts'
 import { TestClock } from './revocation-contract.ts'
@@ -143,4 +144,31 @@ t.test('a stale revocation list fails closed (503), or open when told to', async
   t.equal((await open.get('/read', revoked)).statusCode, 401, 'what the stale mirror knows still counts')
   stale.staleness = 10
   t.equal((await closed.get('/read', token)).statusCode, 200, 'fresh again: served')
+})
+
+t.test('checkRevocation: false and audience: null (the gateway\'s logout): revoked, stale and other-audience tokens pass', async (t) => {
+  const revocations = new MemoryRevocationList()
+  t.teardown(async () => await revocations.close())
+  let stale = false
+  const staleList: RevocationList = {
+    revoke: async (entry, ttl) => await revocations.revoke(entry, ttl),
+    isRevoked: (claims) => revocations.isRevoked(claims),
+    get staleness () { return stale ? Infinity : 0 },
+    get size () { return revocations.size },
+    ready: async () => {},
+    close: async () => {}
+  }
+  const v = verifier(t, { revocations: staleList })
+  const token = await issuer.sign({ jti: 'logout-jti', sid: 'logout-sid' })
+  const elsewhere = await issuer.sign({ aud: 'another-api' })
+  const logout = { audience: null, checkRevocation: false } as const
+  await revocations.revoke({ jti: 'logout-jti' }, 60)
+  t.equal(await reasonOf(v.verify(token)), 'revoked', 'a normal check refuses it')
+  t.equal(await reasonOf(v.verify(token, logout)), 'accepted', 'the logout check lets it through (a repeat is a 200)')
+  stale = true
+  t.equal(await reasonOf(v.verify(token, logout)), 'accepted', 'and ignores the staleness bound')
+  t.equal(await reasonOf(v.verify(elsewhere)), 'bad_audience')
+  t.equal(await reasonOf(v.verify(elsewhere, logout)), 'accepted', 'any audience')
+  t.throws(() => { parseRouteAuth({ checkRevocation: 'no' as unknown as boolean }, false) }, /route\.checkRevocation/)
+  t.doesNotThrow(() => { parseRouteAuth(logout, false) })
 })

@@ -117,23 +117,18 @@ export async function build (config: GatewayConfig, options: BuildOptions = {}):
     : { revocations: options.revocations, redis: undefined, close: async () => {} }
   const { revocations } = setup
   let verifier: TokenVerifier
-  let logoutVerifier: TokenVerifier
   try {
     verifier = new TokenVerifier({ ...authOptions(config, metrics, app.log, options.clock), revocations })
-    // Logout accepts a revoked token (a repeat is a 200): its verifier has an empty list of its own.
-    const { audience: _any, ...logoutOptions } = authOptions(config, metrics, app.log, options.clock)
-    logoutVerifier = new TokenVerifier(logoutOptions)
   } catch (err) {
     await setup.close()
     throw err
   }
   app.addHook('onClose', async () => {
     await verifier.close()
-    await logoutVerifier.close()
     await setup.close()
   })
   try {
-    await assemble(app, config, { metrics, setup, verifier, logoutVerifier })
+    await assemble(app, config, { metrics, setup, verifier })
   } catch (err) {
     // Whatever was opened (Redis, timers) closes with the app.
     await app.close().catch(() => {})
@@ -146,16 +141,13 @@ interface Parts {
   metrics: GatewayMetrics
   setup: RevocationSetup
   verifier: TokenVerifier
-  logoutVerifier: TokenVerifier
 }
 
 /** Everything after the connections: readiness, hooks, plugins, the route table, the routes. */
-async function assemble (app: FastifyInstance, config: GatewayConfig, { metrics, setup, verifier, logoutVerifier }: Parts): Promise<void> {
+async function assemble (app: FastifyInstance, config: GatewayConfig, { metrics, setup, verifier }: Parts): Promise<void> {
   const { revocations } = setup
   const keys = new KeyReadiness(verifier)
-  // The logout verifier has its own key set: load it now, so a first logout while the issuer
-  // is down still revokes locally (it cannot verify a token without keys).
-  await Promise.all([firstSync(revocations, app.log), keys.load(), logoutVerifier.ready().catch(() => {})])
+  await Promise.all([firstSync(revocations, app.log), keys.load()])
   if (!keys.isLoaded) app.log.warn({ issuer: config.issuer }, 'the issuer\'s keys could not be loaded yet; tokens are refused until they are')
 
   app.decorateRequest('auth', null)
@@ -194,7 +186,7 @@ async function assemble (app: FastifyInstance, config: GatewayConfig, { metrics,
 
   const deps = { config, state: () => state, metrics, revocations }
   await app.register(healthRoutes({ ...deps, verifier }, keys))
-  if (config.client !== undefined) await app.register(logoutRoute({ ...deps, verifier: logoutVerifier }, config.client))
+  if (config.client !== undefined) await app.register(logoutRoute({ ...deps, verifier }, config.client))
   else app.log.warn({}, `no client configured: POST ${config.logout.path} (logout) is disabled`)
   await app.register(proxyRoutes({ ...deps, verifier }))
 }
