@@ -5,7 +5,7 @@
  *   gatehouse-gateway check --config FILE     validate the config, print the route table
  */
 import { parseArgs } from 'node:util'
-import { ConfigError } from '@gatehouse/shared/config'
+import { reportCliError, UsageError } from '@gatehouse/shared/cli'
 import { loadGatewayConfig } from './load-config.ts'
 import { serve } from './main.ts'
 import { formatRouteTable } from './route-report.ts'
@@ -13,8 +13,6 @@ import { formatRouteTable } from './route-report.ts'
 const USAGE = `usage:
   gatehouse-gateway --config FILE
   gatehouse-gateway check --config FILE`
-
-class UsageError extends Error {}
 
 async function run (argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -45,18 +43,5 @@ try {
   const code = await run(process.argv.slice(2))
   if (code >= 0) process.exitCode = code
 } catch (err) {
-  if (err instanceof ConfigError) {
-    console.error(err.message)
-  } else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') === true) {
-    console.error(`${(err as Error).message}\n${USAGE}`)
-  } else if (typeof (err as NodeJS.ErrnoException).code === 'string' && (err as NodeJS.ErrnoException).syscall !== undefined) {
-    // A system error (address in use, permission denied): one readable line, no stack.
-    const e = err as NodeJS.ErrnoException & { address?: string, port?: number }
-    console.error(`gatehouse-gateway: ${e.syscall ?? ''} ${e.address ?? ''}${e.port === undefined ? '' : `:${e.port}`} failed: ${e.code ?? ''} (${e.message})`)
-  } else {
-    console.error(err)
-  }
-  process.exitCode = 1
-  // Anything already opened (Redis connections, timers) must not keep a failed start alive.
-  setTimeout(() => process.exit(1), 100).unref()
+  reportCliError('gatehouse-gateway', err, USAGE)
 }

@@ -3,36 +3,12 @@
  * Authorization and cookie headers are redacted; token-bearing query values are masked.
  * The same hook counts the request for metrics, so there is one per-request callback.
  */
-import { randomUUID } from 'node:crypto'
-import { LogController, type FastifyReply, type FastifyRequest, type FastifyServerOptions, type RawRequestDefaultExpression } from 'fastify'
+import { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
+import { redactUrl } from '@gatehouse/shared/logging'
 import type { GatewayMetrics } from './metrics.ts'
 
-const SECRET_PARAMS = /([?&](?:code|token|access_token|refresh_token|id_token|id_token_hint|logout_token|client_secret|password|assertion)=)[^&#]*/gi
-
-/** The URL with every secret-bearing query value replaced by `***`. */
-export function redactUrl (url: string): string {
-  if (!url.includes('?')) return url
-  return url.replace(SECRET_PARAMS, '$1***')
-}
-
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
-
-/** Reuses a sane incoming X-Request-Id, so one id follows the request through, else a new one. */
-export function requestId (request: RawRequestDefaultExpression): string {
-  const incoming = request.headers['x-request-id']
-  return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
-}
-
-/** pino options: level, redaction, and a request serializer that keeps only safe fields. */
-export function loggerOptions (level: string): NonNullable<FastifyServerOptions['logger']> {
-  return {
-    level,
-    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '***' },
-    serializers: {
-      req: (req: { id: string, method: string, url: string }) => ({ id: req.id, method: req.method, url: redactUrl(req.url) })
-    }
-  }
-}
+// Shared with the issuer; re-exported so this app imports its logging from one place.
+export { loggerOptions, redactUrl, requestId } from '@gatehouse/shared/logging'
 
 const PROBES = new Set(['/healthz', '/readyz'])
 

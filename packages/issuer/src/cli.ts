@@ -10,7 +10,7 @@
  */
 import { parseArgs } from 'node:util'
 import { text } from 'node:stream/consumers'
-import { ConfigError } from '@gatehouse/shared/config'
+import { reportCliError, UsageError } from '@gatehouse/shared/cli'
 import { loadIssuerConfig } from './load-config.ts'
 import { generateClientSecret, hashClientSecret, hashPassword } from './secrets.ts'
 import { serve, withKeyManager } from './main.ts'
@@ -75,24 +75,9 @@ async function run (argv: string[]): Promise<number> {
   }
 }
 
-class UsageError extends Error {}
-
 try {
   const code = await run(process.argv.slice(2))
   if (code >= 0) process.exitCode = code
 } catch (err) {
-  if (err instanceof ConfigError) {
-    console.error(err.message)
-  } else if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-    console.error(`${(err as Error).message}\n${USAGE}`)
-  } else if (typeof (err as NodeJS.ErrnoException).code === 'string' && (err as NodeJS.ErrnoException).syscall !== undefined) {
-    // A system error (address in use, permission denied): one readable line, no stack.
-    const e = err as NodeJS.ErrnoException & { address?: string, port?: number }
-    console.error(`gatehouse-issuer: ${e.syscall ?? ''} ${e.address ?? ''}${e.port === undefined ? '' : `:${e.port}`} failed: ${e.code ?? ''} (${e.message})`)
-  } else {
-    console.error(err)
-  }
-  process.exitCode = 1
-  // Anything already opened (Redis connections, timers) must not keep a failed start alive.
-  setTimeout(() => process.exit(1), 100).unref()
+  reportCliError('gatehouse-issuer', err, USAGE)
 }

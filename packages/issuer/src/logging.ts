@@ -2,34 +2,11 @@
  * Logger options: pino with request ids, and nothing secret. Authorization and cookie headers
  * are redacted; token-bearing query parameters are masked in every logged URL.
  */
-import { randomUUID } from 'node:crypto'
-import { LogController, type FastifyReply, type FastifyRequest, type FastifyServerOptions, type RawRequestDefaultExpression } from 'fastify'
+import { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
+import { redactUrl } from '@gatehouse/shared/logging'
 
-const SECRET_PARAMS = /([?&](?:code|token|access_token|refresh_token|id_token|id_token_hint|logout_token|client_secret|password|code_verifier|assertion)=)[^&#]*/gi
-
-/** The URL with every secret-bearing query value replaced by `***`. */
-export function redactUrl (url: string): string {
-  if (!url.includes('?')) return url
-  return url.replace(SECRET_PARAMS, '$1***')
-}
-
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
-
-/** Reuse a sane incoming X-Request-Id (so a gateway's id follows the request), else a new one. */
-export function requestId (request: RawRequestDefaultExpression): string {
-  const incoming = request.headers['x-request-id']
-  return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
-}
-
-export function loggerOptions (level: string): NonNullable<FastifyServerOptions['logger']> {
-  return {
-    level,
-    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '***' },
-    serializers: {
-      req: (req: { id: string, method: string, url: string }) => ({ id: req.id, method: req.method, url: redactUrl(req.url) })
-    }
-  }
-}
+// Shared with the gateway; re-exported so this app imports its logging from one place.
+export { loggerOptions, redactUrl, requestId } from '@gatehouse/shared/logging'
 
 /**
  * One log line per request (not two), with the URL redacted and the time taken; probes

@@ -123,6 +123,11 @@ t.test('keys rotate reaches a running issuer (embedded store)', async (t) => {
   }
   t.ok(after.includes(kid ?? '') && after.includes(before[0] ?? ''), 'both keys published by the running server')
 
+  const second = await run(['--config', file])
+  t.equal(second.code, 1, 'a second server on the same port exits 1')
+  t.match(second.stderr, new RegExp(`^gatehouse-issuer: listen 127\\.0\\.0\\.1:${port} failed: EADDRINUSE`, 'm'), 'with one readable line')
+  t.notMatch(second.stderr, /\n\s+at /, 'and no stack trace')
+
   server.kill('SIGTERM')
   const [code] = await once(server, 'exit') as [number | null]
   t.equal(code, 0, 'SIGTERM: a clean exit')

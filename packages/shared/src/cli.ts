@@ -1,0 +1,27 @@
+/** How the CLIs (gatehouse-issuer, gatehouse-gateway) report a failure: one readable line, exit 1. */
+import { ConfigError } from './config-error.ts'
+
+/** Wrong words on the command line: the message and the usage are printed. */
+export class UsageError extends Error {}
+
+/**
+ * Prints `err` for a person and ends the process with 1: a config's problems as they are, a
+ * usage error with the usage, a system error (address in use, permission denied) as one line
+ * without a stack; anything else in full.
+ */
+export function reportCliError (program: string, err: unknown, usage: string): void {
+  const code = (err as { code?: unknown }).code
+  if (err instanceof ConfigError) {
+    console.error(err.message)
+  } else if (err instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
+    console.error(`${(err as Error).message}\n${usage}`)
+  } else if (typeof code === 'string' && (err as NodeJS.ErrnoException).syscall !== undefined) {
+    const e = err as NodeJS.ErrnoException & { address?: string, port?: number }
+    console.error(`${program}: ${e.syscall ?? ''} ${e.address ?? ''}${e.port === undefined ? '' : `:${e.port}`} failed: ${code} (${e.message})`)
+  } else {
+    console.error(err)
+  }
+  process.exitCode = 1
+  // Anything already opened (Redis connections, timers) must not keep a failed start alive.
+  setTimeout(() => process.exit(1), 100).unref()
+}
