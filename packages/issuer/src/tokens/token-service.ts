@@ -4,7 +4,7 @@
  * lookup and is the Redis hash tag, the secret is 256 random bits).
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { jwtVerify, errors as joseErrors, type JWTPayload } from 'jose'
+import { jwtVerify, errors as joseErrors, type CryptoKey, type JWSHeaderParameters, type JWTPayload } from 'jose'
 import type { Clock } from '../clock.ts'
 import type { KeyManager } from '../keys/key-manager.ts'
 
@@ -109,6 +109,13 @@ export class TokenService {
     return { token, jti, expiresAt: exp * 1000, expiresIn: input.ttl }
   }
 
+  /** One of our published keys for a JWS header (kid and alg must both match). */
+  readonly #resolveKey = async (header: JWSHeaderParameters): Promise<CryptoKey> => {
+    const found = header.kid === undefined ? undefined : await this.keys.verificationKey(header.kid)
+    if (found === undefined || found.alg !== header.alg) throw new joseErrors.JWKSNoMatchingKey()
+    return found.key
+  }
+
   /** Signs any other JWT of ours (id_token, logout_token) with the current key. */
   async sign (claims: JWTPayload, typ: string): Promise<{ token: string, alg: string }> {
     const signer = await this.keys.signingKey()
@@ -122,11 +129,7 @@ export class TokenService {
   async readIdTokenHint (token: string): Promise<JWTPayload | null> {
     if (!looksLikeJwt(token)) return null
     try {
-      const { payload } = await jwtVerify(token, async (header) => {
-        const found = header.kid === undefined ? undefined : await this.keys.verificationKey(header.kid)
-        if (found === undefined || found.alg !== header.alg) throw new joseErrors.JWKSNoMatchingKey()
-        return found.key
-      }, { issuer: this.issuer, typ: 'JWT', algorithms: ['ES256', 'RS256', 'EdDSA'], currentDate: new Date(0) })
+      const { payload } = await jwtVerify(token, this.#resolveKey, { issuer: this.issuer, typ: 'JWT', algorithms: ['ES256', 'RS256', 'EdDSA'], currentDate: new Date(0) })
       return payload
     } catch {
       return null
@@ -154,11 +157,7 @@ export class TokenService {
   async #verifyAccessToken (token: string, currentDate: Date): Promise<AccessClaims | null> {
     if (!looksLikeJwt(token)) return null
     try {
-      const { payload } = await jwtVerify(token, async (header) => {
-        const found = header.kid === undefined ? undefined : await this.keys.verificationKey(header.kid)
-        if (found === undefined || found.alg !== header.alg) throw new joseErrors.JWKSNoMatchingKey()
-        return found.key
-      }, {
+      const { payload } = await jwtVerify(token, this.#resolveKey, {
         issuer: this.issuer,
         typ: 'at+jwt',
         algorithms: ['ES256', 'RS256', 'EdDSA'],
