@@ -22,7 +22,7 @@ import { BARE, GATEWAY, GATEWAY_1M, JWT, render, type Extras, type GatewaySettin
 import { bearer, send } from './lib/http.ts'
 import { median, machine } from './lib/report.ts'
 import { measureRevocationDelay, summarise } from './lib/revocation-delay.ts'
-import { startGatehouse, stopAll } from './lib/servers.ts'
+import { startGatehouse, runBenchmark } from './lib/servers.ts'
 import { mintTokens, tamper } from './lib/tokens.ts'
 import { checkWrk, isClean, wrk, type WrkLoad, type WrkResult } from './lib/wrk.ts'
 
@@ -305,21 +305,4 @@ async function main (): Promise<number> {
   return isValid ? 0 : 1
 }
 
-let isStopping = false
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    if (isStopping) return
-    isStopping = true
-    console.error(`\n${signal}: stopping the servers`)
-    stopAll().finally(() => process.exit(130))
-  })
-}
-
-try {
-  process.exitCode = await main()
-} catch (err) {
-  if (!isStopping) console.error(err instanceof Error ? err.message : err)
-  process.exitCode = 1
-} finally {
-  await stopAll()
-}
+await runBenchmark(main)

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { load, validate, type LoadResult } from './lib/load.ts'
 import { machine, render, type ServerRounds, type Settings } from './lib/report.ts'
-import { startGatehouse, startOidcProvider, stopAll, type Server } from './lib/servers.ts'
+import { startGatehouse, startOidcProvider, runBenchmark, type Server } from './lib/servers.ts'
 
 const BENCH = fileURLToPath(new URL('.', import.meta.url))
 const RESULTS = join(BENCH, 'results')
@@ -133,22 +133,4 @@ async function main (): Promise<number> {
   return isValid ? 0 : 1
 }
 
-let isStopping = false
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    if (isStopping) return
-    isStopping = true
-    console.error(`\n${signal}: stopping the servers`)
-    stopAll().finally(() => process.exit(130))
-  })
-}
-
-try {
-  process.exitCode = await main()
-} catch (err) {
-  // After Ctrl-C the run fails as its servers go away: that is not worth reporting.
-  if (!isStopping) console.error(err instanceof Error ? err.message : err)
-  process.exitCode = 1
-} finally {
-  await stopAll()
-}
+await runBenchmark(main)

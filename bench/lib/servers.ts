@@ -151,3 +151,28 @@ export async function stopAll (): Promise<void> {
 
 /** Last resort when the process exits without `stopAll` (e.g. an uncaught error). */
 process.once('exit', () => { for (const child of running) child.kill('SIGKILL') })
+
+/**
+ * Runs a benchmark's `main` as the process's work: Ctrl-C or SIGTERM stops every server and
+ * exits 130; an error is one line (not after Ctrl-C, when the run fails as its servers go);
+ * the servers are stopped in every case.
+ */
+export async function runBenchmark (main: () => Promise<number>): Promise<void> {
+  let isStopping = false
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      if (isStopping) return
+      isStopping = true
+      console.error(`\n${signal}: stopping the servers`)
+      stopAll().finally(() => process.exit(130))
+    })
+  }
+  try {
+    process.exitCode = await main()
+  } catch (err) {
+    if (!isStopping) console.error(err instanceof Error ? err.message : err)
+    process.exitCode = 1
+  } finally {
+    await stopAll()
+  }
+}
