@@ -10,7 +10,7 @@
 import type { FastifyInstance } from 'fastify'
 import { readBearerToken, type AccessClaims, type TokenVerifier } from '@gatehouse/fastify-auth'
 import type { RevocationList } from '@gatehouse/fastify-auth/revocation'
-import { notifyAll, type Notification } from './backchannel.ts'
+import { notifyAll, type Notification } from '@gatehouse/shared/backchannel'
 import type { GatewayConfig } from './config.ts'
 import type { GatewayMetrics } from './metrics.ts'
 import { endSession } from './session-end.ts'

@@ -1,10 +1,12 @@
 /**
  * OIDC Back-Channel Logout 1.0: a signed logout_token POSTed to each receiver, in parallel,
- * each with a timeout. A receiver that fails is logged, never blocks the logout.
+ * each with a timeout and one retry after no answer or a 5xx (the delivery is shared with the
+ * gateway). A receiver that fails is logged, never blocks the logout.
  */
 import { randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { IssuerContext } from '../context.ts'
+import { deliverLogoutToken } from '@gatehouse/shared/backchannel'
 
 export interface Receiver {
   /** `aud` of the logout_token: the client id, or a resource server's audience. */
@@ -29,25 +31,10 @@ export async function logoutToken (ctx: IssuerContext, audience: string, sid: st
 }
 
 export async function notifyReceivers (ctx: IssuerContext, receivers: readonly Receiver[], sid: string, subject: string, log: FastifyBaseLogger): Promise<Delivery[]> {
-  const timeout = ctx.config.backchannelLogout.timeout * 1000
+  const options = { timeout: ctx.config.backchannelLogout.timeout * 1000, retries: 1 }
   return await Promise.all(receivers.map(async ({ audience, uri }): Promise<Delivery> => {
-    try {
-      const token = await logoutToken(ctx, audience, sid, subject)
-      const res = await fetch(uri, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ logout_token: token }).toString(),
-        signal: AbortSignal.timeout(timeout),
-        redirect: 'manual'
-      })
-      await res.body?.cancel()
-      // 2.8: 200 (or 204) means the logout was done.
-      const ok = res.status === 200 || res.status === 204
-      if (!ok) log.warn({ uri, status: res.status }, 'back-channel logout refused')
-      return { audience, uri, ok, status: res.status }
-    } catch (err) {
-      log.warn({ uri, err: { message: (err as Error).message } }, 'back-channel logout failed')
-      return { audience, uri, ok: false }
-    }
+    const { ok, status } = await deliverLogoutToken(uri, await logoutToken(ctx, audience, sid, subject), options)
+    if (!ok) log.warn({ uri, status }, status === null ? 'back-channel logout failed' : 'back-channel logout refused')
+    return { audience, uri, ok, ...(status === null ? {} : { status }) }
   }))
 }

@@ -1,6 +1,7 @@
 /**
- * OIDC Back-Channel Logout 1.0 delivery: the gateway POSTs each resource server the
- * `logout_token` the issuer signed for its audience (2.5: form-encoded `logout_token`).
+ * OIDC Back-Channel Logout 1.0 delivery, for the issuer (to its clients and resource servers)
+ * and the gateway (to the resource servers its routes register): POST the `logout_token`
+ * form-encoded (2.5), with a timeout, retried after no answer or a 5xx.
  */
 
 /** What happened to one receiver. `status` is null when no HTTP answer came. */
