@@ -47,6 +47,9 @@ function upstreamError (reply: FastifyReply, error: Error): void {
   reply.send(status === 504 ? gatewayTimeout() : badGateway())
 }
 
+// Request-independent, so made once rather than per request.
+const rewriteResponse = (headers: Record<string, unknown>): IncomingHttpHeaders => rewriteResponseHeaders(headers as IncomingHttpHeaders)
+
 /** The catch-all plugin; register it with no prefix. */
 export function proxyRoutes (deps: ProxyDeps) {
   return async function (app: FastifyInstance): Promise<void> {
@@ -73,7 +76,7 @@ export function proxyRoutes (deps: ProxyDeps) {
         timeout: route.timeout,
         retryDelay,
         rewriteRequestHeaders: (_req, headers) => state.rewriteHeaders(request, headers as IncomingHttpHeaders, claims, forwardAuthorization),
-        rewriteHeaders: (headers) => rewriteResponseHeaders(headers as IncomingHttpHeaders),
+        rewriteHeaders: rewriteResponse,
         onResponse: (_req, rep, res) => {
           deps.metrics.observeUpstream(route.id, (performance.now() - started) / 1000)
           rep.send(res.stream)
