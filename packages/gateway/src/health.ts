@@ -66,7 +66,8 @@ export function healthRoutes (deps: HealthDeps, keys: KeyReadiness) {
     app.get(deps.config.metrics.path, async (_request, reply) => {
       const text = deps.metrics.render({
         revocationListSize: () => deps.revocations.size,
-        revocationStaleness: () => deps.revocations.staleness
+        revocationStaleness: () => deps.revocations.staleness,
+        verifier: () => deps.verifier.stats
       })
       return await reply.header('content-type', 'text/plain; version=0.0.4; charset=utf-8').header('cache-control', 'no-store').send(text)
     })

@@ -1,9 +1,10 @@
 /**
- * Prometheus metrics, written by hand (text exposition format 0.0.4). The gateway needs three
+ * Prometheus metrics, written by hand (text exposition format 0.0.4). The gateway needs a few
  * counters, two gauges and one histogram; a hand-written registry costs a Map lookup per
  * request and no dependency, where prom-client would bring label hashing and a registry we
  * do not need on the hot path.
  */
+import type { VerifierStats } from '@gatehouse/fastify-auth'
 
 /** Upper bounds of the upstream latency histogram, seconds. */
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
@@ -19,6 +20,8 @@ export interface GaugeSources {
   revocationListSize (): number
   /** Milliseconds; Infinity before the first sync. */
   revocationStaleness (): number
+  /** The token verifier's own counters (cache hits, signature checks, JWKS fetches, introspections). */
+  verifier (): VerifierStats
 }
 
 function escapeLabel (value: string): string {
@@ -79,6 +82,15 @@ export class GatewayMetrics {
     out.push(`gatehouse_gateway_revocation_list_size ${number(gauges.revocationListSize())}`)
     head('gatehouse_gateway_revocation_staleness_milliseconds', 'gauge', 'Milliseconds since the revocation mirror last heard from Redis (0 in memory).')
     out.push(`gatehouse_gateway_revocation_staleness_milliseconds ${number(gauges.revocationStaleness())}`)
+    const stats = gauges.verifier()
+    head('gatehouse_gateway_token_cache_hits_total', 'counter', 'Requests whose token was found in the verified-token cache (no signature check).')
+    out.push(`gatehouse_gateway_token_cache_hits_total ${stats.cacheHits}`)
+    head('gatehouse_gateway_token_signature_checks_total', 'counter', 'Access token signatures checked locally.')
+    out.push(`gatehouse_gateway_token_signature_checks_total ${stats.signatureChecks}`)
+    head('gatehouse_gateway_jwks_fetches_total', 'counter', 'Fetches of the issuer\'s JWK Set.')
+    out.push(`gatehouse_gateway_jwks_fetches_total ${stats.jwksFetches}`)
+    head('gatehouse_gateway_introspection_requests_total', 'counter', 'Requests sent to the issuer\'s introspection endpoint (routes with validation: introspect).')
+    out.push(`gatehouse_gateway_introspection_requests_total ${stats.introspections}`)
     head('gatehouse_gateway_upstream_duration_seconds', 'histogram', 'Time from forwarding a request to the upstream\'s response headers, by route.')
     for (const [route, h] of this.#upstream) {
       const label = `route="${escapeLabel(route)}"`

@@ -37,6 +37,10 @@ t.test('healthy and ready; metrics count requests, failures and upstream latency
   t.match(text, 'gatehouse_gateway_revocation_staleness_milliseconds 0')
   t.match(text, /gatehouse_gateway_upstream_duration_seconds_bucket\{route="api",le="\+Inf"\} 1\n/)
   t.match(text, 'gatehouse_gateway_upstream_duration_seconds_count{route="api"} 1')
+  t.match(text, 'gatehouse_gateway_token_signature_checks_total 1', 'one signature checked (the other requests carried no valid token)')
+  t.match(text, 'gatehouse_gateway_token_cache_hits_total 0')
+  t.match(text, /gatehouse_gateway_jwks_fetches_total [1-9]/)
+  t.match(text, 'gatehouse_gateway_introspection_requests_total 0')
   t.notMatch(text, token, 'no token in the metrics')
 })
 
