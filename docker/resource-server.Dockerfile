@@ -17,9 +17,11 @@ COPY pnpm-lock.yaml pnpm-workspace.yaml package.json ./
 RUN pnpm fetch
 COPY . .
 RUN pnpm install --frozen-lockfile --offline
-# pnpm 10 deploys from a workspace without injected workspace packages only with --legacy.
+# pnpm 10 deploys from a workspace without injected workspace packages only with --legacy,
+# which re-resolves the workspace packages' version ranges: registry metadata may be fetched
+# (--prefer-offline, not --offline; the packages themselves come from the fetched store).
 # The deployed package's own tests are not shipped.
-RUN pnpm --filter @gatehouse/demo deploy --legacy --prod --offline /out \
+RUN pnpm --filter @gatehouse/demo deploy --legacy --prod --prefer-offline /out \
  && rm -rf /out/test /out/node_modules/.pnpm/@gatehouse+*/node_modules/@gatehouse/*/test
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime

@@ -19,7 +19,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
 import { parseConfig } from '@gatehouse/shared/config'
-import { startRedis } from '@gatehouse/shared/redis-harness'
+import { startRedis, type RedisServer } from '@gatehouse/shared/redis-harness'
 import { loadIssuerConfig } from '@gatehouse/issuer/load-config'
 import { loadGatewayConfig } from '../packages/gateway/src/load-config.ts'
 import { bearer, decodeJwt, DEMO, freePort, request, ROOT, Service, tail } from './fixtures/processes.ts'
@@ -354,7 +354,7 @@ t.test('docker/compose/*.yaml: the demo fixture, with compose\'s addresses', asy
 // ---------------------------------------------------------------------------------------------
 // The images' start commands, outside Docker
 
-/** Deploys a package as its Dockerfile does, into `dir` (pnpm's store, no network needed). */
+/** Deploys a package as its Dockerfile does, into `dir` (pnpm's store; registry metadata when pnpm lacks it). */
 async function deploy (image: Image, dir: string): Promise<void> {
   const args = ['-y', `pnpm@${PNPM_VERSION}`, ...image.deployArgs, dir]
   const result = await run('npx', args, { timeoutMs: 90_000 })
@@ -373,11 +373,14 @@ t.test('each image\'s ENTRYPOINT and CMD start the deployed package from the com
   })
 
   const started = performance.now()
-  const [redis] = await Promise.all([
+  // allSettled: a failed deploy must not leave the redis-server running (the file would hang).
+  const [redisStart, ...deploys] = await Promise.allSettled([
     startRedis(),
     ...[issuerImage, gatewayImage, apiImage].map(async (image) => { await deploy(image, join(work, image.packageName.replace('@gatehouse/', ''))) })
   ])
-  t.teardown(async () => { await redis.stop() })
+  if (redisStart?.status === 'fulfilled') t.teardown(async () => { await redisStart.value.stop() })
+  for (const result of [redisStart, ...deploys]) if (result?.status === 'rejected') throw result.reason
+  const redis = (redisStart as PromiseFulfilledResult<RedisServer>).value
   t.comment(`deployed 3 packages and started redis in ${Math.round(performance.now() - started)} ms`)
 
   const ports = { issuer: await freePort(), api: await freePort(), gateways: [await freePort(), await freePort()] }
