@@ -11,12 +11,11 @@ const { url, redis, app } = await startIssuer(t, 'redis')
 const cli = { authorization: basic('cli', SECRETS.cli) }
 const grant = { grant_type: 'password', username: 'alice', password: 'alice-password', scope: 'api:read' }
 
-const before = await postForm(`${url}/oauth2/token`, grant, cli)
-t.equal(before.status, 200, 'served while Redis is up')
-
-await redis?.kill()
-
+// No assertion or await at the top level between subtests: tap ends an idle root test.
 t.test('while Redis is down', async (t) => {
+  const before = await postForm(`${url}/oauth2/token`, grant, cli)
+  t.equal(before.status, 200, 'served while Redis is up')
+  await redis?.kill()
   const res = await postForm(`${url}/oauth2/token`, grant, cli)
   t.equal(res.status, 503, 'a token request is a 503, not a 500')
   t.equal(res.json.error, 'temporarily_unavailable')
