@@ -3,6 +3,7 @@
  * and the revocation mirror is within its staleness bound) and the Prometheus text endpoint.
  */
 import type { FastifyInstance } from 'fastify'
+import { CONTENT_TYPE } from '@gatehouse/shared/prometheus'
 import type { TokenVerifier } from '@gatehouse/fastify-auth'
 import type { RevocationList } from '@gatehouse/fastify-auth/revocation'
 import type { GatewayConfig } from './config.ts'
@@ -69,7 +70,7 @@ export function healthRoutes (deps: HealthDeps, keys: KeyReadiness) {
         revocationStaleness: () => deps.revocations.staleness,
         verifier: () => deps.verifier.stats
       })
-      return await reply.header('content-type', 'text/plain; version=0.0.4; charset=utf-8').header('cache-control', 'no-store').send(text)
+      return await reply.header('content-type', CONTENT_TYPE).header('cache-control', 'no-store').send(text)
     })
   }
 }

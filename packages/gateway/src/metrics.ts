@@ -5,6 +5,7 @@
  * do not need on the hot path.
  */
 import type { VerifierStats } from '@gatehouse/fastify-auth'
+import { escapeLabel, sampleValue as number } from '@gatehouse/shared/prometheus'
 
 /** Upper bounds of the upstream latency histogram, seconds. */
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
@@ -22,17 +23,6 @@ export interface GaugeSources {
   revocationStaleness (): number
   /** The token verifier's own counters (cache hits, signature checks, JWKS fetches, introspections). */
   verifier (): VerifierStats
-}
-
-function escapeLabel (value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
-}
-
-function number (value: number): string {
-  if (Number.isNaN(value)) return 'NaN'
-  if (value === Infinity) return '+Inf'
-  if (value === -Infinity) return '-Inf'
-  return String(value)
 }
 
 /** The gateway's counters, gauges and histogram, and their text rendering. */

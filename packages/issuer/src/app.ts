@@ -9,6 +9,7 @@ import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import { systemClock, type Clock } from './clock.ts'
 import { compileDirectory } from './clients.ts'
+import { IssuerMetrics } from './metrics.ts'
 import type { IssuerConfig } from './config.ts'
 import type { IssuerContext } from './context.ts'
 import { ScopePolicy } from './checks/scope.ts'
@@ -70,6 +71,7 @@ function bothLimits (...limiters: Limiter[]): (this: FastifyInstance, request: F
 
 export async function build (config: IssuerConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
   const clock = options.clock ?? systemClock
+  const metrics = new IssuerMetrics()
   const requestLog = new RequestLog()
   const app = Fastify({
     logger: options.logger ?? loggerOptions(config.log.level),
@@ -78,7 +80,10 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
     // a request id and their log line.
     frameworkErrors: (error, request, reply) => {
       reply.header('x-request-id', request.id).header('x-content-type-options', 'nosniff')
-      reply.raw.once('finish', () => { requestLog.requestCompleted(null, request, reply) })
+      reply.raw.once('finish', () => {
+        metrics.countRequest('(none)', reply.statusCode)
+        requestLog.requestCompleted(null, request, reply)
+      })
       replyWithError(error, request, reply)
     },
     genReqId: requestId,
@@ -97,7 +102,8 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
     scopes: new ScopePolicy(config),
     keys,
     tokens: new TokenService(config.issuer, keys, clock),
-    stores
+    stores,
+    metrics
   }
   app.decorate('issuer', ctx)
   app.decorateRequest('clientId', null)
@@ -118,6 +124,7 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
   app.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ error: 'not_found' }))
   // A callback hook, not an async one: this runs on every response.
   app.addHook('onSend', (request, reply, payload, done) => {
+    metrics.countRequest(request.routeOptions.url ?? '(none)', reply.statusCode)
     reply.header('x-request-id', request.id)
     reply.header('x-content-type-options', 'nosniff')
     done(null, payload)

@@ -96,6 +96,9 @@ export const IssuerConfigSchema = Type.Object({
   log: Type.Object({
     level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'pino log level.' })
   }, { ...Strict, default: {}, description: 'Logging (JSON lines on stdout; secrets and tokens are never logged).' }),
+  metrics: Type.Object({
+    path: Type.String({ pattern: '^/[A-Za-z0-9._~/-]*$', default: '/metrics', description: 'Prometheus text endpoint (counts only, no secrets; keep it off the public edge if the counts are private).' })
+  }, { ...Strict, default: {}, description: 'Prometheus metrics.' }),
   trustProxy: Type.Boolean({ default: false, description: 'Trust X-Forwarded-* from a proxy in front (for client IPs in rate limits).' }),
   scopes: Type.Array(Scope, { default: [], description: 'Scopes this issuer knows.' }),
   clients: Type.Array(Client, { default: [], description: 'Registered clients.' }),

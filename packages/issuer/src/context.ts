@@ -4,6 +4,7 @@ import type { ClientRegistry, UserDirectory } from './clients.ts'
 import type { IssuerConfig } from './config.ts'
 import type { ScopePolicy } from './checks/scope.ts'
 import type { KeyManager } from './keys/key-manager.ts'
+import type { IssuerMetrics } from './metrics.ts'
 import type { IssuerStores } from './stores/types.ts'
 import type { TokenService } from './tokens/token-service.ts'
 
@@ -16,6 +17,7 @@ export interface IssuerContext {
   readonly keys: KeyManager
   readonly tokens: TokenService
   readonly stores: IssuerStores
+  readonly metrics: IssuerMetrics
 }
 
 /** RFC 6749 5.1 */

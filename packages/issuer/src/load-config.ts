@@ -44,6 +44,11 @@ export function checkIssuerConfig (config: IssuerConfig): ConfigRuleViolation[] 
       if (u.includes('#')) problems.push({ path: at('redirectUris', j), message: 'a redirect URI has no fragment' })
     })
   })
+  // The issuer's own paths: a metrics path on one of them would stop the server from starting.
+  const metricsPath = config.metrics.path
+  if (['/', '/healthz', '/readyz'].includes(metricsPath) || /^\/(oauth2|\.well-known)(\/|$)/.test(metricsPath)) {
+    problems.push({ path: ['metrics', 'path'], message: `${metricsPath} is taken by the issuer's own endpoints` })
+  }
   const usernames = new Set<string>()
   config.users.forEach((u, i) => {
     if (usernames.has(u.username)) problems.push({ path: ['users', i, 'username'], message: `duplicate user "${u.username}"` })

@@ -59,6 +59,7 @@ t.test('rules across fields are located too', async (t) => {
       '  - clientId: web',
       '    grants: [authorization_code]',
       '    scopes: [a, b]',
+      'metrics: { path: /oauth2/token }',
       ''
     ].join('\n')
   })
@@ -66,6 +67,7 @@ t.test('rules across fields are located too', async (t) => {
   t.equal(code, 1)
   t.match(stderr, /rules\.yaml:4:5 clients\[0\]\.redirectUris authorization_code and implicit need at least one redirect URI/)
   t.match(stderr, /rules\.yaml:6:17 clients\[0\]\.scopes\[1\] unknown scope "b"/)
+  t.match(stderr, /rules\.yaml:7:18 metrics\.path \/oauth2\/token is taken by the issuer's own endpoints/)
 })
 
 t.test('a missing file and a good one', async (t) => {

@@ -17,6 +17,7 @@ export async function passwordGrant (ctx: IssuerContext, client: Client, params:
   const grant = ctx.scopes.audience(scope, resources, client)
   // Same answer for an unknown user and a wrong password.
   const user = await ctx.users.authenticate(username, password)
+  ctx.metrics.signIns.inc(user === null ? 'failure' : 'success')
   if (user === null) throw invalidGrant('invalid username or password')
   // A cookie-less session, so the tokens carry a `sid` and logout (or the gateway) can end it.
   const session = await createSession(ctx, user.subject)

@@ -26,6 +26,7 @@ export async function endSession (ctx: IssuerContext, sid: string, log: FastifyB
   await ctx.stores.revocations.revoke({ sid }, longestAccessTokenTtl(ctx))
   const ended = await ctx.stores.sessions.end(sid)
   if (ended === null) return { ended: false, notified: [] }
+  ctx.metrics.sessionsEnded.inc()
   for (const familyId of ended.families) {
     const family = await ctx.stores.refreshTokens.revokeFamily(familyId, now)
     await revokeAccessTokens(ctx, family?.accessTokens ?? [])

@@ -91,6 +91,7 @@ async function authorize (ctx: IssuerContext, request: FastifyRequest, reply: Fa
   // Step 1: authentication.
   if (isForm && params.username !== undefined) {
     const user = await ctx.users.authenticate(params.username, params.password ?? '')
+    ctx.metrics.signIns.inc(user === null ? 'failure' : 'success')
     if (user === null) {
       request.log.info({ client_id: authz.client.id }, 'login failed')
       const page = loginPage({ clientName: authz.client.name, action: request.url.split('?')[0] ?? '/oauth2/authorise', hidden, csrf: csrfToken(request, reply, isSecure(ctx)), username: params.username, error: 'Invalid username or password.' })

@@ -1,5 +1,6 @@
-/** GET /healthz (the process answers) and GET /readyz (keys loaded, store reachable). */
+/** GET /healthz (the process answers), GET /readyz (keys loaded, store reachable), GET /metrics. */
 import type { FastifyInstance } from 'fastify'
+import { CONTENT_TYPE } from '@gatehouse/shared/prometheus'
 import type { IssuerContext } from '../context.ts'
 
 const READY_TIMEOUT_MS = 1000
@@ -24,6 +25,10 @@ export function healthRoutes (ctx: IssuerContext) {
       }
       if (problems.length > 0) return await reply.code(503).send({ status: 'unavailable', problems })
       return { status: 'ready', store: ctx.stores.kind }
+    })
+    app.get(ctx.config.metrics.path, async (_request, reply) => {
+      const text = ctx.metrics.render({ signingKeys: ctx.keys.describe().length })
+      return await reply.header('content-type', CONTENT_TYPE).header('cache-control', 'no-store').send(text)
     })
   }
 }

@@ -33,6 +33,7 @@ export function tokenRoute (ctx: IssuerContext, rateLimit: Record<string, unknow
       if (grant === undefined) throw new OAuthError('unsupported_grant_type', 400, `grant_type "${grantType.slice(0, 64)}" is not supported`)
       if (!client.grants.has(grant.name)) throw unauthorizedClient(`client may not use the ${grantType} grant`)
       const response = await grant.handle(ctx, client, params, resources, request)
+      ctx.metrics.tokens.inc(grant.name)
       // RFC 6749 5.1: token responses must not be cached.
       return await reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send(response)
     })
