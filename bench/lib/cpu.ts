@@ -22,11 +22,18 @@ function cpuTicks (cpu: number): { busy: number, total: number } {
   return { busy, total: busy + idle + iowait }
 }
 
-/** utime + stime of every thread of the process. */
+/**
+ * Fields of a /proc/<pid>/stat file after the parenthesised command name (which may hold
+ * spaces): index 0 is field 3 (state), so field N is at index N - 3.
+ */
+function statFields (file: string): string[] {
+  const stat = readFileSync(file, 'utf8')
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+}
+
+/** utime + stime (fields 14 and 15) of every thread of the process. */
 function processTicks (pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  const fields = statFields(`/proc/${pid}/stat`)
   return Number(fields[11]) + Number(fields[12])
 }
 
@@ -65,10 +72,9 @@ export function rssMegabytes (pid: number): number {
   }
 }
 
-/** CPU ticks of this process's reaped children (cutime + cstime in /proc/self/stat). */
+/** CPU ticks of this process's reaped children (cutime + cstime, fields 16 and 17 of /proc/self/stat). */
 export function reapedChildrenTicks (): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  const fields = statFields('/proc/self/stat')
   return Number(fields[13]) + Number(fields[14])
 }
 

@@ -2,10 +2,9 @@
  * The request under test (client_credentials, client_secret_basic), its validation, and the
  * load: autocannon's CLI pinned to its own CPU, read back as JSON.
  */
-import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { watchCpu, type CpuShare } from './cpu.ts'
-import { BENCH_CLIENT, track, type Server } from './servers.ts'
+import { BENCH_CLIENT, runPinned, type Server } from './servers.ts'
 
 const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon/autocannon.js')
 
@@ -84,7 +83,7 @@ interface AutocannonJson {
 /** Runs autocannon against the server's token endpoint and summarises the run. */
 export async function load (server: Server, settings: LoadSettings): Promise<LoadResult> {
   const args = [
-    '-c', String(settings.cpu), 'node', AUTOCANNON,
+    AUTOCANNON,
     '--connections', String(settings.connections),
     '--duration', String(settings.duration),
     '--method', 'POST',
@@ -94,16 +93,7 @@ export async function load (server: Server, settings: LoadSettings): Promise<Loa
     server.tokenUrl
   ]
   const stopWatching = watchCpu(settings.serverCpu, server.pid)
-  const child = spawn('taskset', args, { stdio: ['ignore', 'pipe', 'pipe'] })
-  track(child)
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
-  child.stderr.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000) })
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject)
-    child.once('exit', resolve)
-  })
+  const { code, stdout, stderr } = await runPinned(settings.cpu, 'node', args)
   const cpu = stopWatching()
   if (code !== 0) throw new Error(`autocannon exited ${code}:\n${stderr}`)
   const r = JSON.parse(stdout) as AutocannonJson

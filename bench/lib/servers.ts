@@ -41,6 +41,25 @@ export function track (child: ChildProcess): void {
   child.once('exit', () => running.delete(child))
 }
 
+/**
+ * Runs a load generator pinned to `cpu` (`taskset -c CPU command args...`) to completion:
+ * its exit code, its stdout, and the last 4 KB of its stderr. Tracked, so a Ctrl-C stops it.
+ */
+export async function runPinned (cpu: number, command: string, args: string[], env?: NodeJS.ProcessEnv): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const child = spawn('taskset', ['-c', String(cpu), command, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(env === undefined ? {} : { env }) })
+  track(child)
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000) })
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject)
+    // 'close', not 'exit': the output streams are read to their end first.
+    child.once('close', resolve)
+  })
+  return { code, stdout, stderr }
+}
+
 /** A port that was free a moment ago (the kernel picks it). */
 export async function freePort (): Promise<number> {
   return await new Promise((resolve, reject) => {

@@ -4,10 +4,10 @@
  * of autocannon's CPU per request, which matters when the load generator shares its CPU with
  * the upstream every proxy forwards to.
  */
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { rssMegabytes, watchCpu, watchLoadCpu, type CpuShare, type LoadCpuShare } from './cpu.ts'
-import { track } from './servers.ts'
+import { runPinned } from './servers.ts'
 
 const SCRIPT = fileURLToPath(new URL('../fixtures/gateway.lua', import.meta.url))
 
@@ -89,19 +89,10 @@ export async function wrk (load: WrkLoad): Promise<WrkResult> {
   if (load.tokenFile !== undefined) env.BENCH_TOKEN_FILE = load.tokenFile
   if (load.tokenOffset !== undefined) env.BENCH_TOKEN_OFFSET = String(load.tokenOffset)
   if (load.delayMs !== undefined) env.BENCH_DELAY_MS = String(load.delayMs)
-  const args = ['-c', String(load.cpu), 'wrk', '-t', '1', '-c', String(load.connections), '-d', `${load.duration}s`, '--timeout', '5s', '-s', SCRIPT, load.url]
+  const args = ['-t', '1', '-c', String(load.connections), '-d', `${load.duration}s`, '--timeout', '5s', '-s', SCRIPT, load.url]
   const stopServerCpu = watchCpu(load.server.cpu, load.server.pid)
   const stopLoadCpu = watchLoadCpu(load.cpu, load.loadCpuPids ?? [])
-  const child = spawn('taskset', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
-  track(child)
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
-  child.stderr.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000) })
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject)
-    child.once('exit', resolve)
-  })
+  const { code, stdout, stderr } = await runPinned(load.cpu, 'wrk', args, { ...process.env, ...env })
   const cpu = stopServerCpu()
   const loadCpu = stopLoadCpu()
   const rss = rssMegabytes(load.server.pid)

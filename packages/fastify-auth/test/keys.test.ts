@@ -3,7 +3,8 @@
  * keys serving while the issuer is down.
  */
 import t, { type Test } from 'tap'
-import { AuthError, TokenVerifier, type AuthOptions } from '../src/index.ts'
+import { TokenVerifier, type AuthOptions } from '../src/index.ts'
+import { reasonOf } from './fixtures/reason.ts'
 import { startIssuer, type IssuerStandIn } from './fixtures/issuer.ts'
 import { TestClock } from './revocation-contract.ts'
 
@@ -18,16 +19,6 @@ async function setup (t: Test, options: Partial<AuthOptions> = {}): Promise<{ is
   const v = new TokenVerifier({ issuer: issuer.url, clock, jwksCooldown: 30_000, ...options })
   t.teardown(async () => await v.close())
   return { issuer, v, clock }
-}
-
-const reasonOf = async (promise: Promise<unknown>): Promise<string> => {
-  try {
-    await promise
-    return 'accepted'
-  } catch (err) {
-    if (err instanceof AuthError) return err.reason
-    throw err
-  }
 }
 
 t.test('keys come from discovery, are fetched once and kept', async (t) => {

@@ -3,29 +3,9 @@
  * other instances see them even though the restarted Redis came back empty.
  */
 import t from 'tap'
-import { Redis } from 'ioredis'
-import { startRedis } from '@gatehouse/shared/redis-harness'
-import { RedisRevocationList, type RedisRevocationListOptions } from '../src/revocation/index.ts'
+import { startRedisLists, sleep } from './fixtures/redis-lists.ts'
 
-const server = await startRedis()
-const clients: Redis[] = []
-const lists: RedisRevocationList[] = []
-
-/** Reconnects every 50 ms; commands wait for the server (`maxRetriesPerRequest: null`). */
-function connect (): Redis {
-  const client = new Redis(server.url, { retryStrategy: () => 50, maxRetriesPerRequest: null })
-  client.on('error', () => {})
-  clients.push(client)
-  return client
-}
-
-function createList (options: Partial<RedisRevocationListOptions> = {}): RedisRevocationList {
-  const list = new RedisRevocationList({ redis: connect(), heartbeatMs: 50, writeTimeoutMs: 200, ...options })
-  lists.push(list)
-  return list
-}
-
-const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
+const { server, clients, connect, createList } = await startRedisLists(t, { heartbeatMs: 50, writeTimeoutMs: 200 })
 
 async function waitFor (check: () => boolean, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms
@@ -35,15 +15,6 @@ async function waitFor (check: () => boolean, ms: number): Promise<boolean> {
   }
   return check()
 }
-
-t.teardown(async () => {
-  for (const list of lists) await list.close()
-  for (const client of clients) {
-    if (client.status === 'ready') await client.quit()
-    else client.disconnect()
-  }
-  await server.stop()
-})
 
 t.test('an error reply from Redis still rejects (a retry would not help)', async (t) => {
   const raw = connect()

@@ -1,35 +1,11 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
-import { startRedis } from '@gatehouse/shared/redis-harness'
-import { RedisRevocationList, type RedisRevocationListOptions } from '../src/revocation/index.ts'
 import { PAGE_AFTER_SCRIPT } from '../src/revocation/redis-copy.ts'
+import { RedisRevocationList } from '../src/revocation/index.ts'
 import { revocationContract } from './revocation-contract.ts'
+import { startRedisLists, sleep } from './fixtures/redis-lists.ts'
 
-const server = await startRedis()
-const clients: Redis[] = []
-const lists: RedisRevocationList[] = []
-
-/**
- * A client of this file's server. `retryStrategy: 50 ms` so the restart test reconnects fast;
- * `maxRetriesPerRequest: null` so a command sent while the server is down waits for it instead
- * of failing (the restart test writes through a reconnecting client). No `lazyConnect`: clients
- * connect at once, so `status` is meaningful. Teardown quits every client before stopping the
- * server, so no queued command is left waiting and the process exits promptly.
- */
-function connect (): Redis {
-  const client = new Redis(server.url, { retryStrategy: () => 50, maxRetriesPerRequest: null })
-  client.on('error', () => {}) // refused connections are expected while the server is killed
-  clients.push(client)
-  return client
-}
-
-function createList (options: Partial<RedisRevocationListOptions> = {}): RedisRevocationList {
-  const list = new RedisRevocationList({ redis: connect(), ...options })
-  lists.push(list)
-  return list
-}
-
-const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
+const { server, connect, createList } = await startRedisLists(t)
 
 /** Polls `check` every millisecond for up to `ms`; returns the time it took, or -1. */
 async function waitFor (check: () => boolean, ms: number): Promise<number> {
@@ -40,15 +16,6 @@ async function waitFor (check: () => boolean, ms: number): Promise<number> {
   }
   return check() ? performance.now() - start : -1
 }
-
-t.teardown(async () => {
-  for (const list of lists) await list.close()
-  for (const client of clients) {
-    if (client.status === 'ready') await client.quit()
-    else client.disconnect()
-  }
-  await server.stop()
-})
 
 let contractRun = 0
 revocationContract(t, 'redis', async (clock) =>

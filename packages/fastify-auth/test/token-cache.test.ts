@@ -6,6 +6,7 @@ import t, { type Test } from 'tap'
 import { AuthError, TokenVerifier, type AuthOptions } from '../src/index.ts'
 import { MemoryRevocationList, type RevocationList } from '../src/revocation/index.ts'
 import { parseRouteAuth } from '../src/options.ts'
+import { reasonOf } from './fixtures/reason.ts'
 import { startIssuer } from './fixtures/issuer.ts'
 import { startResourceServer } from './fixtures/resource-server.ts'
 import { TestClock } from './revocation-contract.ts'
@@ -18,16 +19,6 @@ function verifier (t: Test, options: Partial<AuthOptions> = {}): TokenVerifier {
   const v = new TokenVerifier({ issuer: issuer.url, audience: 'demo-api', ...options })
   t.teardown(async () => await v.close())
   return v
-}
-
-const reasonOf = async (promise: Promise<unknown>): Promise<string> => {
-  try {
-    await promise
-    return 'accepted'
-  } catch (err) {
-    if (err instanceof AuthError) return err.reason
-    throw err
-  }
 }
 
 t.test('a repeated token is verified once', async (t) => {

@@ -5,7 +5,7 @@
  *   gatehouse-gateway check --config FILE     validate the config, print the route table
  */
 import { parseArgs } from 'node:util'
-import { reportCliError, UsageError } from '@gatehouse/shared/cli'
+import { runCli, UsageError } from '@gatehouse/shared/cli'
 import { loadGatewayConfig } from './load-config.ts'
 import { serve } from './main.ts'
 import { formatRouteTable } from './route-report.ts'
@@ -39,9 +39,4 @@ async function run (argv: string[]): Promise<number> {
   }
 }
 
-try {
-  const code = await run(process.argv.slice(2))
-  if (code >= 0) process.exitCode = code
-} catch (err) {
-  reportCliError('gatehouse-gateway', err, USAGE)
-}
+await runCli('gatehouse-gateway', USAGE, run)

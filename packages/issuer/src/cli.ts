@@ -10,7 +10,7 @@
  */
 import { parseArgs } from 'node:util'
 import { text } from 'node:stream/consumers'
-import { reportCliError, UsageError } from '@gatehouse/shared/cli'
+import { runCli, UsageError } from '@gatehouse/shared/cli'
 import { loadIssuerConfig } from './load-config.ts'
 import { generateClientSecret, hashClientSecret, hashPassword } from './secrets.ts'
 import { serve, withKeyManager } from './main.ts'
@@ -75,9 +75,4 @@ async function run (argv: string[]): Promise<number> {
   }
 }
 
-try {
-  const code = await run(process.argv.slice(2))
-  if (code >= 0) process.exitCode = code
-} catch (err) {
-  reportCliError('gatehouse-issuer', err, USAGE)
-}
+await runCli('gatehouse-issuer', USAGE, run)

@@ -25,3 +25,16 @@ export function reportCliError (program: string, err: unknown, usage: string): v
   // Anything already opened (Redis connections, timers) must not keep a failed start alive.
   setTimeout(() => process.exit(1), 100).unref()
 }
+
+/**
+ * Runs a CLI's `run(argv)`: a code >= 0 is the exit code, a negative one means "keep running"
+ * (a server); a failure is reported by {@link reportCliError}.
+ */
+export async function runCli (program: string, usage: string, run: (argv: string[]) => Promise<number>): Promise<void> {
+  try {
+    const code = await run(process.argv.slice(2))
+    if (code >= 0) process.exitCode = code
+  } catch (err) {
+    reportCliError(program, err, usage)
+  }
+}
