@@ -347,7 +347,7 @@ t.test('docker/compose/*.yaml: the demo fixture, with compose\'s addresses', asy
   const issuer = loadIssuerConfig(join(DOCKER, 'compose/issuer.yaml'), localEnv)
   t.same(issuer, loadIssuerConfig(join(DOCKER, 'demo/issuer.yaml'), demoEnv), 'issuer: the demo fixture (scopes, clients, users, settings)')
   const gateway = { ...loadGatewayConfig(join(DOCKER, 'compose/gateway.yaml'), localEnv) }
-  t.equal(gateway.trustProxy, true, 'the gateways trust the entry\'s X-Forwarded-For')
+  t.same(gateway.trustProxy, ['uniquelocal'], 'the gateways trust the entry\'s X-Forwarded-For (compose\'s private network)')
   t.same({ ...gateway, trustProxy: false }, loadGatewayConfig(join(DOCKER, 'demo/gateway.yaml'), demoEnv), 'gateway: the demo routes and settings')
 })
 

@@ -6,12 +6,15 @@
  */
 import t from 'tap'
 import {
-  bearer, request, sleep, startResourceServer, startStack, summarize, userSession, waitFor, writeText,
+  bearer, request, startResourceServer, startStack, summarize, userSession, waitFor, writeText,
   type Echo, type GatewayConfig, type GatewayProcess
 } from './fixtures/processes.ts'
 
 const WORKERS = 16
-const LOAD_MS = 6000
+/** Requests the load makes at least (counted, not timed: a loaded machine just takes longer). */
+const MIN_REQUESTS = WORKERS * 60
+/** Bound for each wait: generous, a loaded 2-core machine is many times slower. */
+const WAIT_MS = 60_000
 
 const stack = await startStack(t)
 const { issuer, resourceServer: first } = stack
@@ -37,7 +40,7 @@ async function until (path: string, upstream: string, since: number): Promise<nu
   await waitFor(`${path} served by ${upstream}`, async () => {
     const res = await request<Echo>(`${gateway.url}${path}`, { headers: bearer(token) })
     return res.status === 200 && upstreamOf(res.body) === upstream ? true : undefined
-  }, 5000, 10)
+  }, WAIT_MS, 10)
   return Math.round(performance.now() - since)
 }
 
@@ -47,13 +50,13 @@ t.test('reloads under load drop nothing', async (t) => {
   const counts = new Map<string, number>()
   const failures: string[] = []
   const latencies: number[] = []
-  const run = { isRunning: true }
+  const run = { isRunning: true, completed: 0 }
   const worker = async (n: number): Promise<void> => {
-    for (let i = 0; run.isRunning; i++) {
+    for (let i = 0; run.isRunning; i++, run.completed++) {
       const path = (n + i) % 2 === 0 ? '/api/items' : '/public/items'
       const started = performance.now()
       try {
-        const res = await request<Echo>(`${gateway.url}${path}`, { headers: bearer(token), timeoutMs: 5000 })
+        const res = await request<Echo>(`${gateway.url}${path}`, { headers: bearer(token), timeoutMs: WAIT_MS })
         latencies.push(performance.now() - started)
         counts.set(`${path} ${res.status}`, (counts.get(`${path} ${res.status}`) ?? 0) + 1)
         if (res.status !== 200) failures.push(`${path}: ${res.status} ${res.text.slice(0, 200)}`)
@@ -66,10 +69,15 @@ t.test('reloads under load drop nothing', async (t) => {
   const loadStarted = performance.now()
   const load = Promise.all(Array.from({ length: WORKERS }, async (_, n) => { await worker(n) }))
   const timings: Record<string, number> = {}
+  /** Lets the load run for `requests` more requests (each reload lands amid traffic). */
+  const amidLoad = async (requests: number): Promise<void> => {
+    const target = run.completed + requests
+    await waitFor(`${requests} more requests of load`, () => run.completed >= target ? true : undefined, WAIT_MS)
+  }
 
   try {
     // 1. A good reload: a new route, and /public moved to the second upstream.
-    await sleep(1000)
+    await amidLoad(WORKERS * 20)
     let mark = gateway.mark()
     let sent = reloadWith((config) => {
       config.routes.push({ name: 'v2', prefix: '/v2', upstreams: [second.url], stripPrefix: true, auth: 'required', validation: 'local', audience: 'demo-api', timeout: 30 })
@@ -81,7 +89,7 @@ t.test('reloads under load drop nothing', async (t) => {
     t.notMatch(gateway.outputSince(mark), /"level":50/, 'no error logged for the good file')
 
     // 2. An invalid file: each problem logged with its place, the old routes keep serving.
-    await sleep(700)
+    await amidLoad(WORKERS * 10)
     mark = gateway.mark()
     const good = `${JSON.stringify(gateway.config, null, 2)}\n`
     const bad = good
@@ -92,7 +100,7 @@ t.test('reloads under load drop nothing', async (t) => {
     writeText(gateway.configFile, bad)
     sent = performance.now()
     gateway.reload()
-    await gateway.waitForOutput(/config reload rejected/, { since: mark, timeoutMs: 5000 })
+    await gateway.waitForOutput(/config reload rejected/, { since: mark, timeoutMs: WAIT_MS })
     timings['invalid file rejected after SIGHUP'] = Math.round(performance.now() - sent)
     const log = gateway.outputSince(mark)
     t.match(log, /gateway\.yaml:\d+:\d+ routes\[0\]\.upstreams\[0\] must match format \\"uri\\"/, 'the bad upstream, located')
@@ -102,14 +110,15 @@ t.test('reloads under load drop nothing', async (t) => {
     t.equal((await request(`${gateway.url}/v2/items`, { headers: bearer(token) })).status, 200, 'the routes of the last good file still serve')
 
     // 3. A second good file: another route; /api now round robin over both upstreams.
-    await sleep(700)
+    await amidLoad(WORKERS * 10)
     sent = reloadWith((config) => {
       config.routes.push({ name: 'v3', prefix: '/v3', upstreams: [first.url], stripPrefix: false, auth: 'none', validation: 'local', timeout: 30 })
       const api = config.routes.find((r) => r.prefix === '/api')
       if (api !== undefined) api.upstreams = [first.url, second.url]
     })
     timings['second good file live after SIGHUP'] = await until('/v3/items', first.url, sent)
-    await sleep(Math.max(0, LOAD_MS - (performance.now() - loadStarted)))
+    await amidLoad(WORKERS * 10)
+    await amidLoad(Math.max(0, MIN_REQUESTS - run.completed))
   } finally {
     run.isRunning = false
     await load
@@ -120,7 +129,7 @@ t.test('reloads under load drop nothing', async (t) => {
   t.comment(`by route and status: ${JSON.stringify(Object.fromEntries(counts))}`)
   t.comment(`reloads (ms): ${JSON.stringify(timings)}`)
   t.same(failures.slice(0, 20), [], `no failed request (${failures.length} of ${total})`)
-  t.ok(total >= WORKERS * 10, `the load was steady (${total} requests)`)
+  t.ok(total >= MIN_REQUESTS, `the load was steady (${total} requests)`)
   t.same([...upstreamsSeen.public].sort(), [first.url, second.url].sort(), '/public was served by the old upstream, then the new one')
   t.same([...upstreamsSeen.api].sort(), [first.url, second.url].sort(), '/api ended up on both upstreams')
 

@@ -51,8 +51,16 @@ async function runDemo (t: Test, env: NodeJS.ProcessEnv, store: 'memory' | 'redi
   child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
   child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
-  // Never leave a demo behind, whatever fails below.
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  // Never leave a demo behind, whatever fails below. SIGTERM first: its services run in their
+  // own process groups, and only the launcher stops them (SIGKILL would leave them to the
+  // child-reaper, holding the ports the next test wants, until this file ends).
+  t.teardown(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
+    await exited
+    clearTimeout(timer)
+  })
 
   const deadline = Date.now() + 60_000
   while (!output.includes('Ctrl-C stops everything.') && child.exitCode === null && Date.now() < deadline) {

@@ -8,5 +8,6 @@ export { AuthError, AUTH_FAILURES, isAuthError, type BearerErrorCode } from './e
 export { sendAuthError, bearerChallenge } from './reply.ts'
 export { readBearerToken, isB64Token } from './bearer.ts'
 export { AuthOptionsError, SUPPORTED_ALGORITHMS } from './options.ts'
+export { IssuerMismatchError } from './discovery.ts'
 export type { AccessClaims, AuthFailureReason, AuthOptions, IntrospectionOptions, RouteAuth } from './types.ts'
 export type { Clock, RevocationEntry, RevocationList, RevocationLog } from './revocation/types.ts'

@@ -1,11 +1,16 @@
 /**
- * Validation by the issuer (RFC 7662), for routes with `validation: 'introspect'`. Answers are
- * kept for min(cacheTtl, exp - now) so a busy route asks once per token per few seconds.
+ * Validation by the issuer (RFC 7662), for routes with `validation: 'introspect'`. A token is
+ * first checked for the shape of one the issuer could call active (introspection-precheck.ts):
+ * garbage is refused here and costs the issuer nothing. Active answers are kept for
+ * min(cacheTtl, exp - now), so a busy route asks once per token per few seconds; refusals are
+ * kept for negativeCacheTtl in a cache of their own (negativeCacheSize entries), so a flood of
+ * bad tokens neither reaches the issuer twice nor evicts the good answers.
  */
 import { toAccessClaims } from './claims.ts'
 import type { Discovery } from './discovery.ts'
 import { AuthError, isAuthError } from './errors.ts'
 import { fetchJson } from './http.ts'
+import { precheckToken, type PrecheckOptions } from './introspection-precheck.ts'
 import type { ResolvedIntrospection } from './options.ts'
 import type { Clock, RevocationLog } from './revocation/types.ts'
 import { TokenCache } from './token-cache.ts'
@@ -24,32 +29,50 @@ function basicCredentials (clientId: string, clientSecret: string): string {
   return 'Basic ' + Buffer.from(`${encode(clientId)}:${encode(clientSecret)}`).toString('base64')
 }
 
+export interface IntrospectorDeps {
+  options: ResolvedIntrospection
+  issuer: string
+  /** Seconds of tolerance on `exp` (the pre-check). */
+  clockTolerance: number
+  discovery: Discovery
+  clock: Clock
+  log: RevocationLog | undefined
+}
+
 export class Introspector {
   readonly #options: ResolvedIntrospection
   readonly #issuer: string
+  readonly #precheck: PrecheckOptions
   readonly #discovery: Discovery
   readonly #clock: Clock
   readonly #log: RevocationLog | undefined
   readonly #authorization: string
   readonly #cache: TokenCache<Answer>
+  readonly #refused: TokenCache<Answer>
   readonly #inFlight = new Map<string, Promise<Answer>>()
   /** Requests sent to the introspection endpoint. */
   requests = 0
 
-  constructor (options: ResolvedIntrospection, issuer: string, discovery: Discovery, clock: Clock, log?: RevocationLog) {
+  constructor ({ options, issuer, clockTolerance, discovery, clock, log }: IntrospectorDeps) {
     this.#options = options
     this.#issuer = issuer
+    this.#precheck = { issuer, clockTolerance, opaqueTokens: options.opaqueTokens }
     this.#discovery = discovery
     this.#clock = clock
     this.#log = log
     this.#authorization = basicCredentials(options.clientId, options.clientSecret)
     this.#cache = new TokenCache(options.cacheSize)
+    this.#refused = new TokenCache(options.negativeCacheSize)
   }
 
   /** The claims of an active access token. Throws AuthError (inactive, issuer_unavailable, ...). */
   async introspect (token: string): Promise<AccessClaims> {
+    const now = this.#clock.now()
     let answer = this.#cache.get(token)
-    if (answer === undefined || this.#clock.now() >= answer.until) {
+    if (answer === undefined || now >= answer.until) {
+      const refused = this.#refused.get(token)
+      if (refused !== undefined && now < refused.until) throw new AuthError(refused.reason)
+      precheckToken(token, now, this.#precheck)
       let pending = this.#inFlight.get(token)
       if (pending === undefined) {
         pending = this.#ask(token).finally(() => this.#inFlight.delete(token))
@@ -79,9 +102,13 @@ export class Introspector {
       throw new AuthError('issuer_unavailable', { cause: err })
     }
     const answer = this.#read(body)
-    const ttl = this.#options.cacheTtl * 1000
-    const until = answer.claims === undefined ? this.#clock.now() + ttl : Math.min(this.#clock.now() + ttl, answer.until)
-    if (until > this.#clock.now()) this.#cache.set(token, { ...answer, until })
+    const now = this.#clock.now()
+    if (answer.claims === undefined) {
+      this.#refused.set(token, { ...answer, until: now + this.#options.negativeCacheTtl * 1000 })
+      return answer
+    }
+    const until = Math.min(now + this.#options.cacheTtl * 1000, answer.until)
+    if (until > now) this.#cache.set(token, { ...answer, until })
     return answer
   }
 

@@ -10,7 +10,7 @@
  */
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto'
 import type { JWK } from 'jose'
-import type { Discovery } from './discovery.ts'
+import { IssuerMismatchError, type Discovery } from './discovery.ts'
 import { AuthError } from './errors.ts'
 import { fetchJson, IssuerFetchError } from './http.ts'
 import type { Clock, RevocationLog } from './revocation/types.ts'
@@ -76,6 +76,7 @@ export class KeySet {
   #loadedAt = -Infinity
   #attemptedAt = -Infinity
   #hasFailed = false
+  #lastError: unknown
   #pending: Promise<void> | undefined
   /** Fetches of the JWK Set started, successful or not. */
   fetches = 0
@@ -108,10 +109,15 @@ export class KeySet {
     await this.#pending
   }
 
-  /** Loads the keys; rejects when none could be loaded. */
+  /**
+   * Loads the keys; rejects when none could be loaded: with the IssuerMismatchError itself when
+   * the issuer names itself differently (a config mistake), else with the failure as `cause`.
+   */
   async load (): Promise<void> {
     await this.refresh()
-    if (this.#keys.length === 0) throw new Error('gatehouse-auth: the issuer\'s JWKS could not be loaded')
+    if (this.#keys.length > 0) return
+    if (this.#lastError instanceof IssuerMismatchError) throw this.#lastError
+    throw new Error('gatehouse-auth: the issuer\'s JWKS could not be loaded', { cause: this.#lastError })
   }
 
   get size (): number {
@@ -145,8 +151,10 @@ export class KeySet {
       this.#keys = keys.map((jwk) => ({ jwk }))
       this.#loadedAt = this.#options.clock.now()
       this.#hasFailed = false
+      this.#lastError = undefined
     } catch (err) {
       this.#hasFailed = true
+      this.#lastError = err
       this.#options.log?.warn({ err }, 'gatehouse-auth: JWKS fetch failed; keeping the known keys')
     }
   }

@@ -29,6 +29,9 @@ export interface ResolvedIntrospection {
   clientSecret: string
   cacheTtl: number
   cacheSize: number
+  negativeCacheTtl: number
+  negativeCacheSize: number
+  opaqueTokens: boolean
   timeout: number
 }
 
@@ -78,6 +81,12 @@ function number (name: string, value: unknown, fallback: number, { min = 0, inte
   return value
 }
 
+function boolean (name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback
+  if (typeof value !== 'boolean') throw new AuthOptionsError(name, 'must be a boolean')
+  return value
+}
+
 function nonEmptyString (name: string, value: unknown): string {
   if (typeof value !== 'string' || value === '') throw new AuthOptionsError(name, 'must be a non-empty string')
   return value
@@ -122,6 +131,9 @@ function parseIntrospection (value: IntrospectionOptions | undefined): ResolvedI
     clientSecret: nonEmptyString('options.introspection.clientSecret', value.clientSecret),
     cacheTtl: number('options.introspection.cacheTtl', value.cacheTtl, 30),
     cacheSize: number('options.introspection.cacheSize', value.cacheSize, 10_000, { integer: true }),
+    negativeCacheTtl: number('options.introspection.negativeCacheTtl', value.negativeCacheTtl, 10),
+    negativeCacheSize: number('options.introspection.negativeCacheSize', value.negativeCacheSize, 1000, { integer: true }),
+    opaqueTokens: boolean('options.introspection.opaqueTokens', value.opaqueTokens, false),
     timeout: number('options.introspection.timeout', value.timeout, 2000, { min: 1 })
   }
 }

@@ -40,6 +40,17 @@ export interface IntrospectionOptions {
   cacheTtl?: number
   /** Most answers kept. Default 10 000. */
   cacheSize?: number
+  /** Seconds a refusal (`active: false`, ...) is reused, in a cache of its own. Default 10. */
+  negativeCacheTtl?: number
+  /** Most refusals kept, apart from the active answers so that bad tokens cannot evict them. Default 1000. */
+  negativeCacheSize?: number
+  /**
+   * Whether tokens that are not JWTs are sent to the issuer. Default false: Gatehouse issues JWT
+   * access tokens, so anything else is refused without a request. When true, an opaque token
+   * must be at least 22 b64token characters (128 bits). A JWT is always pre-checked: well formed,
+   * `iss` is `issuer`, `exp` not past.
+   */
+  opaqueTokens?: boolean
   /** Milliseconds to wait for the issuer. Default 2000. */
   timeout?: number
 }

@@ -62,7 +62,7 @@ export class TokenVerifier {
     this.#local = new LocalValidator(opts, this.#keys)
     this.#introspector = opts.introspection === undefined
       ? undefined
-      : new Introspector(opts.introspection, opts.issuer, discovery, opts.clock, opts.log)
+      : new Introspector({ options: opts.introspection, issuer: opts.issuer, clockTolerance: opts.clockTolerance, discovery, clock: opts.clock, log: opts.log })
     this.#cache = new TokenCache(opts.cacheSize)
   }
 

@@ -5,10 +5,12 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import replyFrom from '@fastify/reply-from'
 import rateLimit from '@fastify/rate-limit'
-import { TokenVerifier, type AuthOptions } from '@gatehouse/fastify-auth'
+import { IssuerMismatchError, TokenVerifier, type AuthOptions } from '@gatehouse/fastify-auth'
 import type { Clock, RevocationList } from '@gatehouse/fastify-auth/revocation'
+import { proxyTrust } from '@gatehouse/shared/trust-proxy'
 import type { GatewayConfig, RouteConfig } from './config.ts'
 import { GatewayError, replyWithError } from './errors.ts'
+import { holdContinue } from './expect-continue.ts'
 import { healthRoutes, KeyReadiness } from './health.ts'
 import { loggerOptions, RequestLog, requestId } from './logging.ts'
 import { logoutRoute } from './logout.ts'
@@ -108,13 +110,13 @@ export async function build (config: GatewayConfig, options: BuildOptions = {}):
     // Requests Fastify refuses before routing (a malformed URL) still get our error shape.
     frameworkErrors: (error, request, reply) => { replyWithError(error, request, reply) },
     genReqId: requestId,
-    trustProxy: config.trustProxy,
+    trustProxy: proxyTrust(config.trustProxy),
     bodyLimit: 64 * 1024,
     return503OnClosing: true
   })
   const setup: RevocationSetup = options.revocations === undefined
     ? createRevocations(config, app.log)
-    : { revocations: options.revocations, redis: undefined, close: async () => {} }
+    : { revocations: options.revocations, redis: undefined, check: async () => {}, close: async () => {} }
   const { revocations } = setup
   let verifier: TokenVerifier
   try {
@@ -147,12 +149,16 @@ interface Parts {
 async function assemble (app: FastifyInstance, config: GatewayConfig, { metrics, setup, verifier }: Parts): Promise<void> {
   const { revocations } = setup
   const keys = new KeyReadiness(verifier)
-  await Promise.all([firstSync(revocations, app.log), keys.load()])
+  await Promise.all([firstSync(setup, app.log), keys.load()])
+  // Reachable but naming itself differently: no retry will help, so the start fails (main.ts
+  // locates the `issuer` line). Unreachable: serve 503s and keep trying.
+  if (keys.failure instanceof IssuerMismatchError) throw keys.failure
   if (!keys.isLoaded) app.log.warn({ issuer: config.issuer }, 'the issuer\'s keys could not be loaded yet; tokens are refused until they are')
 
   app.decorateRequest('auth', null)
   app.decorateRequest('gatewayRoute', null)
   app.setErrorHandler(replyWithError)
+  holdContinue(app)
   app.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ error: 'not_found' }))
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id)

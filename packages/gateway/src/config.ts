@@ -5,6 +5,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox'
 import { RedisSchema } from '@gatehouse/shared/redis-schema'
+import { TrustProxySchema } from '@gatehouse/shared/trust-proxy'
 
 const Strict = { additionalProperties: false } as const
 
@@ -25,8 +26,8 @@ const Route = Type.Object({
   stripPrefix: Type.Boolean({ default: true, description: 'Remove the prefix before forwarding (`/api/x` -> `/x`). Set false to forward the path as received.' }),
   rewritePrefix: Type.Optional(Type.String({ pattern: PREFIX_PATTERN, description: 'Replace the prefix with this one (`/api/x` -> `/v2/x`); excludes `stripPrefix: false`.' })),
   auth: Type.Union([Type.Literal('required'), Type.Literal('optional'), Type.Literal('none')], { default: 'required', description: '`required`: no valid token is 401; `optional`: a token is checked (and its identity forwarded) when present; `none`: no check, and no Authorization header is forwarded.' }),
-  validation: Type.Union([Type.Literal('local'), Type.Literal('introspect')], { default: 'local', description: '`local`: the JWT is verified here (issuer keys, revocation mirror); `introspect`: the issuer is asked (RFC 7662, short cache).' }),
-  scopes: Type.Optional(Type.Record(Method, Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true, description: 'Scopes needed for this method.' }), { additionalProperties: false, description: 'Scopes needed, per HTTP method (`GET`, `POST`, ...), with `*` for every other method; every listed scope is needed. E.g. `{ GET: [api:read], "*": [api:write] }`.' })),
+  validation: Type.Union([Type.Literal('local'), Type.Literal('introspect')], { default: 'local', description: '`local`: the JWT is verified here (issuer keys, revocation mirror); `introspect`: the issuer is asked (RFC 7662, short cache), only about a JWT whose `iss` is `issuer` and whose `exp` is not past; anything else is refused without asking, and a refusal is remembered for 10 s.' }),
+  scopes: Type.Optional(Type.Record(Method, Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true, description: 'Scopes needed for this method.' }), { additionalProperties: false, description: 'Scopes needed, per HTTP method (`GET`, `POST`, ...; a key that is no HTTP method is an error), with `*` for every other method; every listed scope is needed. E.g. `{ GET: [api:read], "*": [api:write] }`.' })),
   audience: Type.Optional(Type.String({ minLength: 1, description: 'Expected `aud` of tokens on this route; default: `auth.audience`.' })),
   rateLimit: Type.Optional(Type.Object({
     max: Type.Integer({ minimum: 1, description: 'Requests allowed per key per window.' }),
@@ -68,7 +69,7 @@ export const GatewayConfigSchema = Type.Object({
     clientId: HeaderName('x-auth-client-id', 'Header carrying the token\'s `client_id`.'),
     scope: HeaderName('x-auth-scope', 'Header carrying the token\'s scope (space-separated).'),
     forwardAuthorization: Type.Boolean({ default: false, description: 'Also forward the caller\'s Authorization header (routes with `auth: none` never get it).' })
-  }, { ...Strict, default: {}, description: 'Identity passed to upstreams. Copies of these headers sent by callers are always removed.' }),
+  }, { ...Strict, default: {}, description: 'Identity passed to upstreams, as percent-encoded UTF-8: `%`, space, controls and non-ASCII bytes become `%XX`, other printable ASCII is sent as is, so upstreams percent-decode every value (`Łukasz` -> `%C5%81ukasz`). Copies of these headers sent by callers are always removed.' }),
   logout: Type.Object({
     path: Type.String({ pattern: PREFIX_PATTERN, default: '/oauth2/logout', description: 'Where the gateway answers `POST` with a Bearer token to log the session out.' }),
     sessionEndpoint: Type.Optional(HttpUrl('The issuer\'s session-end endpoint; default `<issuer>/oauth2/session/end`.')),
@@ -81,7 +82,7 @@ export const GatewayConfigSchema = Type.Object({
   log: Type.Object({
     level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'pino log level.' })
   }, { ...Strict, default: {}, description: 'Logging (JSON lines on stdout; tokens are never logged).' }),
-  trustProxy: Type.Boolean({ default: false, description: 'Trust X-Forwarded-* from a proxy in front: client IPs (rate limits) and the forwarded chain come from it.' }),
+  trustProxy: TrustProxySchema,
   routes: Type.Array(Route, { default: [], description: 'Upstream routes. Unmatched paths get 404.' })
 }, { ...Strict, description: 'gatehouse-gateway configuration' })
 

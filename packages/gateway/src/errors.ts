@@ -15,7 +15,9 @@ export class GatewayError extends Error {
   constructor (
     readonly code: GatewayErrorCode,
     readonly status: number,
-    readonly description?: string
+    readonly description?: string,
+    /** Sent as `Retry-After` (RFC 9110 10.2.3): when a retry may succeed. */
+    readonly retryAfterSeconds?: number
   ) {
     super(description ?? code)
     this.name = 'GatewayError'
@@ -26,6 +28,8 @@ export class GatewayError extends Error {
 export const badRequest = (description: string): GatewayError => new GatewayError('invalid_request', 400, description)
 export const badGateway = (description = 'the upstream could not be reached'): GatewayError => new GatewayError('bad_gateway', 502, description)
 export const gatewayTimeout = (description = 'the upstream did not answer in time'): GatewayError => new GatewayError('gateway_timeout', 504, description)
+/** A 503 with `Retry-After`: something this request needs is stalled or down for now. */
+export const unavailable = (description: string, retryAfterSeconds = 1): GatewayError => new GatewayError('temporarily_unavailable', 503, description, retryAfterSeconds)
 
 function isAuthError (err: unknown): err is AuthError {
   return err instanceof AuthError || (err instanceof Error && err.name === 'AuthError' && 'reason' in err)
@@ -56,5 +60,6 @@ export function replyWithError (error: Error, request: FastifyRequest, reply: Fa
   }
   if (mapped.status >= 500) request.log.warn({ code: mapped.code }, mapped.message)
   reply.code(mapped.status).header('cache-control', 'no-store')
+  if (mapped.retryAfterSeconds !== undefined) reply.header('retry-after', String(mapped.retryAfterSeconds))
   return reply.send(mapped.description === undefined ? { error: mapped.code } : { error: mapped.code, error_description: mapped.description })
 }

@@ -5,12 +5,21 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyRequest } from 'fastify'
 import type { AccessClaims } from '@gatehouse/fastify-auth'
+import { proxyTrust } from '@gatehouse/shared/trust-proxy'
 import type { GatewayConfig } from './config.ts'
+import { encodeIdentityValue, encodeScope } from './identity-value.ts'
 
 type Headers = IncomingHttpHeaders
 
 /** RFC 9110 7.6.1: hop-by-hop fields, never forwarded (beyond those named in Connection). */
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade']
+
+/**
+ * Never forwarded either. Method overrides: an upstream that honours them would let a request
+ * the gateway checked as a GET (scopes per method) act as a DELETE. Expect: the gateway answers
+ * `100-continue` itself once the token is checked (expect-continue.ts); undici refuses it.
+ */
+const NEVER_FORWARDED = ['x-http-method-override', 'x-http-method', 'x-method-override', 'expect']
 
 /** Fields the Connection field names (RFC 9110 7.6.1), usually none. */
 function connectionNamed (headers: Headers): Set<string> | undefined {
@@ -36,32 +45,44 @@ function copyWithout (headers: Headers, dropped: ReadonlySet<string>, isDropped?
   return out
 }
 
-/** Builds the request-header rewriter for one config (names lower-cased once). */
+/**
+ * Builds the request-header rewriter for one config (names lower-cased once). Identity values
+ * are percent-encoded UTF-8 (identity-value.ts). X-Forwarded-For carries the part of the chain
+ * the gateway believes: from the client it settled on (`request.ip`) to its peer, so entries a
+ * caller made up never reach the upstream; `Forwarded` and `X-Real-IP` pass only from a trusted
+ * proxy (`trustProxy`).
+ */
 export function requestHeaderRewriter (config: GatewayConfig): (request: FastifyRequest, headers: Headers, claims: AccessClaims | null, forwardAuthorization: boolean) => Headers {
   const names = config.identityHeaders
   const subject = names.subject.toLowerCase()
   const clientId = names.clientId.toLowerCase()
   const scope = names.scope.toLowerCase()
   const identity = new Set([subject, clientId, scope])
-  const trustProxy = config.trustProxy
+  const isProxy = proxyTrust(config.trustProxy)
   // Node lower-cases incoming names and joins repeats, so skipping a name drops every copy.
   // The gateway sets the identity and forwarding fields itself; a caller's copies never pass.
-  const base = [...HOP_BY_HOP, ...identity, 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', ...(trustProxy ? [] : ['forwarded', 'x-real-ip'])]
-  const dropped = new Set(base)
-  const droppedWithAuthorization = new Set([...base, 'authorization'])
+  const base = [...HOP_BY_HOP, ...NEVER_FORWARDED, ...identity, 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id']
+  const fromProxy = new Set(base)
+  const fromProxyWithAuthorization = new Set([...base, 'authorization'])
+  const fromClient = new Set([...base, 'forwarded', 'x-real-ip'])
+  const fromClientWithAuthorization = new Set([...fromClient, 'authorization'])
   // CGI-style upstreams (PHP, Django, Rack) read X_Auth_Subject as X-Auth-Subject: underscore
   // spellings of the identity headers are dropped too.
   const isIdentitySpelling = (name: string): boolean => name.includes('_') && identity.has(name.replace(/_/g, '-'))
   return (request, headers, claims, forwardAuthorization) => {
-    const out = copyWithout(headers, forwardAuthorization ? dropped : droppedWithAuthorization, isIdentitySpelling)
-    if (claims !== null) {
-      out[subject] = claims.sub
-      out[clientId] = claims.client_id
-      out[scope] = claims.scope.join(' ')
-    }
     const peer = request.raw.socket.remoteAddress ?? ''
-    const incoming = headers['x-forwarded-for']
-    out['x-forwarded-for'] = trustProxy && typeof incoming === 'string' && incoming !== '' ? `${incoming}, ${peer}` : peer
+    const isFromProxy = isProxy !== false && isProxy(peer)
+    const dropped = isFromProxy
+      ? forwardAuthorization ? fromProxy : fromProxyWithAuthorization
+      : forwardAuthorization ? fromClient : fromClientWithAuthorization
+    const out = copyWithout(headers, dropped, isIdentitySpelling)
+    if (claims !== null) {
+      out[subject] = encodeIdentityValue(claims.sub)
+      out[clientId] = encodeIdentityValue(claims.client_id)
+      out[scope] = encodeScope(claims.scope)
+    }
+    // request.ips: the peer, then X-Forwarded-For right to left up to the client (Fastify).
+    out['x-forwarded-for'] = isFromProxy ? request.ips?.slice().reverse().join(', ') ?? peer : peer
     out['x-forwarded-proto'] = request.protocol
     // Fastify's request.host honours trustProxy: X-Forwarded-Host from a trusted proxy, else Host.
     out['x-forwarded-host'] = request.host

@@ -23,6 +23,7 @@ const KEY_RETRY_MS = 5000
 export class KeyReadiness {
   readonly #verifier: TokenVerifier
   #isLoaded = false
+  #failure: unknown
   #triedAt = -Infinity
   #pending: Promise<boolean> | undefined
 
@@ -34,11 +35,19 @@ export class KeyReadiness {
     return this.#isLoaded
   }
 
+  /** Why the last try failed (undefined once loaded). */
+  get failure (): unknown {
+    return this.#failure
+  }
+
   /** Tries to load the keys (joining a try in flight); resolves to isLoaded, never rejects. */
   async load (): Promise<boolean> {
     if (this.#isLoaded) return true
     this.#triedAt = Date.now()
-    this.#pending ??= this.#verifier.ready().then(() => { this.#isLoaded = true }, () => {}).then(() => {
+    this.#pending ??= this.#verifier.ready().then(() => {
+      this.#isLoaded = true
+      this.#failure = undefined
+    }, (err: unknown) => { this.#failure = err }).then(() => {
       this.#pending = undefined
       return this.#isLoaded
     })

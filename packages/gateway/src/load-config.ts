@@ -2,7 +2,10 @@
  * Reads and checks the gateway's YAML: the schema first, then the rules a schema cannot say
  * (duplicate prefixes, combinations). Every problem names file:line:column and the field.
  */
-import { loadConfigFile, parseConfig, type LoadOptions } from '@gatehouse/shared/config'
+import { METHODS } from 'node:http'
+import { ConfigError, loadConfigFile, parseConfig, type LoadOptions } from '@gatehouse/shared/config'
+import type { IssuerMismatchError } from '@gatehouse/fastify-auth'
+import { checkTrustProxy } from '@gatehouse/shared/trust-proxy'
 import { GatewayConfigSchema, type GatewayConfig } from './config.ts'
 
 /** One broken cross-field rule, pointing at the offending field. */
@@ -12,6 +15,9 @@ export interface ConfigRuleViolation {
 }
 
 const ENV_OVERRIDES = { REDIS_URL: 'redis.url' }
+
+/** The methods a request can have: those Node's HTTP parser accepts. */
+const HTTP_METHODS = new Set(METHODS)
 
 /** True when `path` is `prefix` or lies under it, on segment boundaries. */
 export function isUnder (path: string, prefix: string): boolean {
@@ -32,6 +38,7 @@ export function checkGatewayConfig (config: GatewayConfig): ConfigRuleViolation[
     if (modes.length !== 1) problem(['redis'], 'needs exactly one of url, sentinel, cluster')
   }
   if (config.metrics.path === config.logout.path) problem(['metrics', 'path'], 'same path as logout.path')
+  problems.push(...checkTrustProxy(config.trustProxy))
   for (const own of ['/healthz', '/readyz']) {
     if (config.metrics.path === own) problem(['metrics', 'path'], `${own} is taken by the health checks`)
     if (config.logout.path === own) problem(['logout', 'path'], `${own} is taken by the health checks`)
@@ -65,6 +72,10 @@ export function checkGatewayConfig (config: GatewayConfig): ConfigRuleViolation[
       if ((route.logoutAudience ?? route.audience ?? config.auth.audience) === undefined) problem(at('backchannelLogoutUri'), 'needs logoutAudience (or audience, or auth.audience) for the logout_token')
     }
     if (route.scopes !== undefined && Object.keys(route.scopes).length === 0) problem(at('scopes'), 'is empty: list scopes per method, or remove it')
+    for (const method of Object.keys(route.scopes ?? {})) {
+      // A typo (GTE) would leave GET to the `*` entry's scopes, silently.
+      if (method !== '*' && !HTTP_METHODS.has(method)) problem(at('scopes', method), `"${method}" is not an HTTP method: use GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS (or another method Node accepts), or "*" for every method not listed`)
+    }
   })
   if (hasBackchannel && config.client === undefined) problem(['routes'], 'back-channel logout needs client (the gateway\'s credentials at the issuer)')
   return problems
@@ -84,4 +95,20 @@ export function loadGatewayConfig (file: string, env?: LoadOptions['env']): Gate
 /** Parses YAML text (tests, reload); throws a ConfigError listing every problem. */
 export function parseGatewayConfig (text: string, file = 'gateway.yaml', env?: LoadOptions['env']): GatewayConfig {
   return parseConfig<GatewayConfig>(text, file, GatewayConfigSchema, options(env))
+}
+
+/**
+ * The located problem for an issuer that answers but names itself differently (found at boot:
+ * main.ts). Its `iss` is compared exactly (RFC 8414 3.3, RFC 9068 4), so the gateway neither
+ * guesses nor normalises: a Gatehouse issuer may have a trailing slash in its identifier.
+ */
+export function issuerMismatchProblem (file: string, err: IssuerMismatchError, env?: LoadOptions['env']): ConfigError {
+  const message = `is ${JSON.stringify(err.expected)} but the issuer there calls itself ${JSON.stringify(err.found)} (its discovery document); tokens' iss must match exactly, a trailing slash included: set issuer to ${JSON.stringify(err.found)}`
+  try {
+    // The file loaded a moment ago: loaded again with this one rule, the loader locates it.
+    loadConfigFile<GatewayConfig>(file, GatewayConfigSchema, { ...options(env), check: () => [{ path: ['issuer'], message }] })
+  } catch (located) {
+    if (located instanceof ConfigError) return located
+  }
+  return new ConfigError([{ file, line: 0, column: 0, path: 'issuer', message }])
 }

@@ -3,15 +3,21 @@
  * everywhere. Steps:
  * 1. verify the token (signature, issuer, exp) without the revocation check, so a repeat is a 200;
  * 2. put its jti and sid on this gateway's revocation list at once (and so in Redis);
- * 3. have the issuer revoke the token and end the session (refresh tokens, the shared list),
- *    and sign one Back-Channel Logout token per registered resource server;
+ * 3. meanwhile, have the issuer revoke the token and end the session (refresh tokens, the
+ *    shared list), and sign one Back-Channel Logout token per registered resource server;
  * 4. deliver those in parallel, then answer with a summary.
+ *
+ * Every step is bounded (the Redis command timeout, `logout.timeout`), so a stalled Redis or
+ * issuer makes a 503 with Retry-After, never a hang: the token is refused here from step 2 on,
+ * and a retried logout is a 200 once the issuer has ended the session and the revocation is
+ * in Redis for the other gateways.
  */
 import type { FastifyInstance } from 'fastify'
 import { readBearerToken, type AccessClaims, type TokenVerifier } from '@gatehouse/fastify-auth'
 import type { RevocationList } from '@gatehouse/fastify-auth/revocation'
 import { notifyAll, type Notification } from '@gatehouse/shared/backchannel'
 import type { GatewayConfig } from './config.ts'
+import { unavailable } from './errors.ts'
 import type { GatewayMetrics } from './metrics.ts'
 import { endSession } from './session-end.ts'
 import type { GatewayState } from './state.ts'
@@ -46,15 +52,18 @@ function receivers (state: GatewayState): Array<{ uri: string, audience: string 
   return [...seen.values()]
 }
 
+/**
+ * Both entries reach this instance's mirror synchronously, before the first await; the writes
+ * to Redis then run (or are queued, see `pendingWrites`) alongside the issuer call. Never rejects.
+ */
 async function revokeHere (deps: LogoutDeps, claims: AccessClaims, log: FastifyInstance['log']): Promise<void> {
   const left = Math.max(0, claims.exp - Date.now() / 1000) + deps.config.auth.clockTolerance
-  try {
-    await deps.revocations.revoke({ jti: claims.jti }, left)
-    // Other tokens of the session may outlive this one: the session stays listed for sidTtl.
-    if (claims.sid !== undefined) await deps.revocations.revoke({ sid: claims.sid }, Math.max(left, deps.config.revocation.sidTtl))
-  } catch (err) {
+  const writes = [deps.revocations.revoke({ jti: claims.jti }, left)]
+  // Other tokens of the session may outlive this one: the session stays listed for sidTtl.
+  if (claims.sid !== undefined) writes.push(deps.revocations.revoke({ sid: claims.sid }, Math.max(left, deps.config.revocation.sidTtl)))
+  for (const result of await Promise.allSettled(writes)) {
     // The entry is in this instance's mirror already; the issuer writes the shared list too.
-    log.warn({ err }, 'could not write the revocation to Redis')
+    if (result.status === 'rejected') log.warn({ err: result.reason }, 'could not write the revocation to Redis')
   }
 }
 
@@ -75,7 +84,7 @@ export function logoutRoute (deps: LogoutDeps, client: { id: string, secret: str
         const claims = await deps.verifier.verifyAuthorization(request.headers.authorization, LOGOUT_AUTH)
         request.auth = claims
         if (claims === null) throw new Error('unreachable: a required token is never null')
-        await revokeHere(deps, claims, request.log)
+        const here = revokeHere(deps, claims, request.log)
         const registered = receivers(state)
         const ended = await endSession({
           endpoint,
@@ -90,6 +99,13 @@ export function logoutRoute (deps: LogoutDeps, client: { id: string, secret: str
           return logoutToken === undefined ? [] : [{ uri, logoutToken }]
         })
         const notified = await notifyAll(targets, { timeout, retries: config.logout.retry })
+        await here
+        // Other gateways learn of a logout only through Redis, and this gateway can vouch only
+        // for its own write (the issuer's may be queued just the same): until Redis has it,
+        // say so, and have the caller retry.
+        if ((deps.revocations.pendingWrites ?? 0) > 0) {
+          throw unavailable('the session is ended and this gateway refuses the token, but Redis has not taken the revocation yet, so other gateways may not know of it; retry the logout')
+        }
         deps.metrics.countLogout('ok')
         request.log.info({ session_ended: ended.ended, has_sid: ended.sid !== null, notified: notified.length, failed: notified.filter((n) => !n.ok).length }, 'logout')
         reply.header('cache-control', 'no-store')

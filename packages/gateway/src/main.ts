@@ -1,9 +1,12 @@
 /**
  * Load, build, listen; reload the routes on SIGHUP and when the file changes; stop cleanly on
  * SIGINT/SIGTERM (no new connections, requests in flight finish, Redis closed).
+ * At start Redis must answer, else `build` throws an UnusableStoreError (one line, exit 1: the
+ * start policy in @gatehouse/shared/cli); the issuer's keys may come later (/readyz 503).
  */
+import { IssuerMismatchError } from '@gatehouse/fastify-auth'
 import { build } from './app.ts'
-import { loadGatewayConfig } from './load-config.ts'
+import { issuerMismatchProblem, loadGatewayConfig } from './load-config.ts'
 import { ConfigReloader } from './reloader.ts'
 
 /** How long shutdown waits for requests in flight before exiting anyway. */
@@ -11,7 +14,9 @@ const SHUTDOWN_GRACE_MS = 30_000
 
 export async function serve (file: string): Promise<void> {
   const config = loadGatewayConfig(file)
-  const app = await build(config)
+  const app = await build(config).catch((err: unknown) => {
+    throw err instanceof IssuerMismatchError ? issuerMismatchProblem(file, err) : err
+  })
   const reloader = new ConfigReloader(app, file)
   app.addHook('onClose', async () => { reloader.close() })
 

@@ -8,13 +8,15 @@
  * table it started with.
  *
  * Per request, in order: normalise the path (before anything looks at it), find the route,
- * check the token (scopes per method), apply the rate limit, forward with the identity headers.
+ * check the token (scopes per method), apply the rate limit, send a `100 Continue` if the client
+ * waits for one, forward with the identity headers.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { RetryDetails } from '@fastify/reply-from'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { AccessClaims, TokenVerifier } from '@gatehouse/fastify-auth'
 import { badGateway, badRequest, GatewayError, gatewayTimeout } from './errors.ts'
+import { sendContinue } from './expect-continue.ts'
 import { rewriteResponseHeaders } from './forward-headers.ts'
 import type { GatewayMetrics } from './metrics.ts'
 import { normalisePath } from './normalise-path.ts'
@@ -57,7 +59,8 @@ export function proxyRoutes (deps: ProxyDeps) {
     app.removeAllContentTypeParsers()
     app.addContentTypeParser('*', (_request, payload, done) => { done(null, payload) })
 
-    app.all('/*', async function proxy (request, reply) {
+    // The 100 Continue waits for the token and the rate limit (expect-continue.ts).
+    app.all('/*', { config: { continuesAfterChecks: true } }, async function proxy (request, reply) {
       const state = deps.state()
       const target = normalisePath(request.raw.url ?? '')
       if ('error' in target) throw badRequest(target.error)
@@ -68,6 +71,7 @@ export function proxyRoutes (deps: ProxyDeps) {
       let claims: AccessClaims | null = null
       if (auth !== null) claims = request.auth = await deps.verifier.verifyAuthorization(request.headers.authorization, auth)
       if (route.limiter !== undefined) await route.limiter(request, reply)
+      sendContinue(request, reply)
 
       const upstream = route.nextUpstream()
       const forwardAuthorization = auth !== null && state.config.identityHeaders.forwardAuthorization

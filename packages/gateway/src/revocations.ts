@@ -4,13 +4,15 @@
  * (revocations, rate limits) and one subscriber, owned by the list.
  */
 import { MemoryRevocationList, RedisRevocationList, type RevocationList, type RevocationLog } from '@gatehouse/fastify-auth/revocation'
-import { createRedisClient, createSubscriberClient, type RedisClient } from '@gatehouse/shared/redis'
+import { checkRedis, createRedisClient, createSubscriberClient, type RedisClient } from '@gatehouse/shared/redis'
 import type { GatewayConfig } from './config.ts'
 
 export interface RevocationSetup {
   revocations: RevocationList
   /** The command connection, when Redis is configured (rate limits use it too). */
   redis: RedisClient | undefined
+  /** Resolves once Redis answers; an UnusableStoreError naming it otherwise (no-op without Redis). */
+  check (): Promise<void>
   /** Closes the list, then the connection. */
   close (): Promise<void>
 }
@@ -21,15 +23,17 @@ const FIRST_SYNC_MS = 5000
 export function createRevocations (config: GatewayConfig, log: RevocationLog & { info (obj: object, msg: string): void }): RevocationSetup {
   if (config.redis === undefined) {
     const revocations = new MemoryRevocationList({ log })
-    return { revocations, redis: undefined, close: async () => await revocations.close() }
+    return { revocations, redis: undefined, check: async () => {}, close: async () => await revocations.close() }
   }
   const redis = createRedisClient(config.redis)
   // Without a listener ioredis prints every failed reconnect; the mirror's staleness tells the rest.
   redis.on('error', (err: Error) => { log.warn({ err: err.message }, 'redis connection error') })
   const revocations = new RedisRevocationList({ redis, subscriber: () => createSubscriberClient(redis), log })
+  const redisConfig = config.redis
   return {
     revocations,
     redis,
+    check: async () => { await checkRedis(redis, redisConfig) },
     close: async () => {
       await revocations.close()
       await redis.quit().catch(() => redis.disconnect())
@@ -38,10 +42,16 @@ export function createRevocations (config: GatewayConfig, log: RevocationLog & {
 }
 
 /**
- * Waits for the first sync, at most FIRST_SYNC_MS: a gateway whose Redis is down still starts
- * (its /readyz says not ready, and tokens are refused or served per `revocation.failOpen`).
+ * At start Redis must answer (else an UnusableStoreError: the CLI prints one line and exits 1,
+ * as the issuer does, README "Operations"): a gateway started without Redis would know no
+ * revocation at all, and a fail-open one would serve every revoked token. Then waits for the
+ * first full copy, at most FIRST_SYNC_MS (a long list goes on loading in the background,
+ * /readyz not ready meanwhile). Once running, an outage is ridden out per
+ * `revocation.maxStaleness` and `failOpen`.
  */
-export async function firstSync (revocations: RevocationList, log: RevocationLog): Promise<void> {
+export async function firstSync (setup: RevocationSetup, log: RevocationLog): Promise<void> {
+  await setup.check()
+  const { revocations } = setup
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), FIRST_SYNC_MS) })
   try {

@@ -4,7 +4,7 @@
  * `audience` per resource server that wants a Back-Channel Logout token.
  */
 import { AuthError } from '@gatehouse/fastify-auth'
-import { badGateway } from './errors.ts'
+import { badGateway, unavailable } from './errors.ts'
 
 /** The issuer's answer. */
 export interface SessionEnd {
@@ -44,11 +44,22 @@ function parse (body: unknown): SessionEnd | undefined {
   return { ended: b.ended, sid: b.sid, sub: b.sub, jti: b.jti, exp: b.exp, logoutTokens }
 }
 
+/** Longest Retry-After passed on from the issuer, seconds. */
+const MAX_RETRY_AFTER_S = 300
+
+/** The issuer's `Retry-After` in seconds (RFC 9110 10.2.3; an HTTP-date or garbage counts as 1). */
+function retryAfter (value: string | null): number {
+  const seconds = /^\d{1,9}$/.test(value ?? '') ? Number(value) : 1
+  return Math.min(Math.max(seconds, 1), MAX_RETRY_AFTER_S)
+}
+
 /**
  * Asks the issuer to revoke the token and end its session.
  *
  * @throws {AuthError} 'inactive' when the issuer says the token is not one of its access tokens
- * @throws {GatewayError} 502 when the issuer cannot be reached or answers otherwise
+ * @throws {GatewayError} 503 with Retry-After when the issuer is stalled (no answer within
+ *   `timeout`) or says it is unavailable for now (503, 429: its store is stalled, or the
+ *   gateway's client is throttled); 502 when it cannot be reached or answers otherwise
  */
 export async function endSession (request: SessionEndRequest): Promise<SessionEnd> {
   const form = new URLSearchParams({ token: request.token })
@@ -62,10 +73,14 @@ export async function endSession (request: SessionEndRequest): Promise<SessionEn
       signal: AbortSignal.timeout(request.timeout),
       redirect: 'manual'
     })
-  } catch {
+  } catch (err) {
+    if ((err as Error).name === 'TimeoutError') throw unavailable(`the issuer did not answer within ${request.timeout} ms, so the session may not be ended; this gateway already refuses the token; retry the logout`)
     throw badGateway('the issuer could not be reached to end the session')
   }
   const body: unknown = await res.json().catch(() => undefined)
+  if (res.status === 503 || res.status === 429) {
+    throw unavailable(`the issuer cannot end the session right now (HTTP ${res.status}); this gateway already refuses the token; retry the logout`, retryAfter(res.headers.get('retry-after')))
+  }
   if (res.status === 400) throw new AuthError('inactive')
   if (res.status !== 200) throw badGateway(`the issuer refused to end the session (HTTP ${res.status})`)
   const parsed = parse(body)

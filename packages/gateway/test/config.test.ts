@@ -92,3 +92,17 @@ routes:
 t.test('a route may contain the gateway\'s own paths', async (t) => {
   t.same(problems('issuer: http://127.0.0.1:4000\nroutes: [{ prefix: /oauth2, upstreams: [http://u] }, { prefix: /, upstreams: [http://u] }]'), [])
 })
+
+t.test('a scopes key must be an HTTP method or *', async (t) => {
+  const found = problems(`issuer: http://127.0.0.1:4000
+routes:
+  - prefix: /api
+    upstreams: [http://u]
+    scopes:
+      GTE: [api:read]
+      GET: [api:read]
+      PROPFIND: [dav:read]
+      '*': [api:write]
+`)
+  t.same(found, ['gateway.yaml:6:7 routes[0].scopes.GTE "GTE" is not an HTTP method: use GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS (or another method Node accepts), or "*" for every method not listed'])
+})

@@ -46,11 +46,24 @@ t.test('caller copies of identity, forwarding and hop-by-hop fields never pass; 
   t.equal(requestHeaderRewriter(config)(request, { 'x-auth-subject': 'mallory' }, null, false)['x-auth-subject'], undefined, 'no token: no identity at all')
 })
 
-t.test('a trusted proxy\'s forwarding fields are extended, not replaced', async (t) => {
-  const trusted = { ...config, trustProxy: true } as unknown as GatewayConfig
-  const out = requestHeaderRewriter(trusted)(request, { 'x-forwarded-for': '1.2.3.4', forwarded: 'for=1.2.3.4' }, null, false)
-  t.equal(out['x-forwarded-for'], '1.2.3.4, 10.0.0.9')
-  t.equal(out.forwarded, 'for=1.2.3.4')
+t.test('a trusted proxy\'s chain is kept from the client it names; a client\'s is replaced', async (t) => {
+  const trusted = { ...config, trustProxy: ['10.0.0.0/8'] } as unknown as GatewayConfig
+  // request.ips as Fastify gives it: the peer, then X-Forwarded-For right to left up to the client.
+  const viaProxy = { ...request, ips: ['10.0.0.9', '203.0.113.7'] } as unknown as FastifyRequest
+  const out = requestHeaderRewriter(trusted)(viaProxy, { 'x-forwarded-for': '6.6.6.6, 203.0.113.7', forwarded: 'for=203.0.113.7', 'x-real-ip': '203.0.113.7' }, null, false)
+  t.equal(out['x-forwarded-for'], '203.0.113.7, 10.0.0.9', 'the made-up left-most entry is gone')
+  t.equal(out.forwarded, 'for=203.0.113.7', 'Forwarded from a trusted proxy passes')
+  t.equal(out['x-real-ip'], '203.0.113.7')
+  const direct = { ...request, raw: { socket: { remoteAddress: '192.0.2.1' } }, ips: ['192.0.2.1'] } as unknown as FastifyRequest
+  const fromClient = requestHeaderRewriter(trusted)(direct, { 'x-forwarded-for': '6.6.6.6', forwarded: 'for=6.6.6.6', 'x-real-ip': '6.6.6.6' }, null, false)
+  t.equal(fromClient['x-forwarded-for'], '192.0.2.1')
+  t.equal(fromClient.forwarded, undefined, 'not from a client')
+  t.equal(fromClient['x-real-ip'], undefined)
+})
+
+t.test('Expect and method overrides are never forwarded', async (t) => {
+  const out = requestHeaderRewriter(config)(request, { expect: '100-continue', 'x-http-method-override': 'DELETE', 'x-http-method': 'DELETE', 'x-method-override': 'DELETE' }, null, false)
+  for (const name of ['expect', 'x-http-method-override', 'x-http-method', 'x-method-override']) t.equal(out[name], undefined, name)
 })
 
 t.test('response headers lose hop-by-hop fields only', async (t) => {

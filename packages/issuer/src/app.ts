@@ -3,10 +3,11 @@
  * env or files beyond what the stores need.
  */
 import { randomBytes } from 'node:crypto'
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import cookie from '@fastify/cookie'
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
+import { proxyTrust } from '@gatehouse/shared/trust-proxy'
 import { systemClock, type Clock } from './clock.ts'
 import { compileDirectory } from './clients.ts'
 import { IssuerMetrics } from './metrics.ts'
@@ -30,6 +31,8 @@ import { logoutRoutes } from './routes/logout.ts'
 import { discoveryRoutes } from './routes/discovery.ts'
 import { healthRoutes } from './routes/health.ts'
 import { rateLimitKey } from './checks/rate-limit-key.ts'
+import { clientAuthentication } from './checks/client-auth.ts'
+import { retryAfterOnLock } from './checks/failure-limit.ts'
 
 export interface BuildOptions {
   /** Stores to use; by default created from the config (memory, or Redis when configured). */
@@ -52,23 +55,6 @@ declare module 'fastify' {
   }
 }
 
-type Limiter = ReturnType<FastifyInstance['rateLimit']>
-
-/**
- * @fastify/rate-limit runs only the first of its handlers on a request (it marks the request),
- * so two limits (per IP and per username) would silently become one. Clear the mark between.
- */
-function bothLimits (...limiters: Limiter[]): (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) => Promise<void> {
-  return async function (request, reply) {
-    for (const limit of limiters) {
-      for (const mark of Object.getOwnPropertySymbols(request)) {
-        if (mark.description === 'fastify.request.rateLimitRan') Reflect.set(request, mark, false)
-      }
-      await limit.call(this, request, reply)
-    }
-  }
-}
-
 export async function build (config: IssuerConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
   const clock = options.clock ?? systemClock
   const metrics = new IssuerMetrics()
@@ -87,7 +73,7 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
       replyWithError(error, request, reply)
     },
     genReqId: requestId,
-    trustProxy: config.trustProxy,
+    trustProxy: proxyTrust(config.trustProxy),
     bodyLimit: 64 * 1024,
     return503OnClosing: true
   })
@@ -107,6 +93,7 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
   }
   app.decorate('issuer', ctx)
   app.decorateRequest('clientId', null)
+  app.decorateRequest('client', null)
 
   try {
     await stores.revocations.ready()
@@ -121,6 +108,7 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
   })
 
   app.setErrorHandler(replyWithError)
+  app.addHook('onError', retryAfterOnLock)
   app.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ error: 'not_found' }))
   // A callback hook, not an async one: this runs on every response.
   app.addHook('onSend', (request, reply, payload, done) => {
@@ -139,36 +127,27 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
     timeWindow: config.rateLimit.window * 1000,
     // After body parsing, so a client_secret_post client is keyed by its client_id too.
     hook: 'preHandler',
-    keyGenerator: rateLimitKey(ctx.clients),
+    keyGenerator: rateLimitKey,
     // Limits are not advertised on every success; a 429 still carries Retry-After.
     addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
     errorResponseBuilder: (_request: unknown, context: { after: string }) => ({ statusCode: 429, code: 'RATE_LIMITED', message: `rate limit exceeded, retry in ${context.after}` })
   }
-
-  // Sign-in throttling: per username and per IP, counted on login form posts only.
-  const loginWindow = config.rateLimit.loginWindow * 1000
-  const isLoginPost = (request: FastifyRequest): boolean => typeof (request.body as Record<string, unknown> | undefined)?.username === 'string'
-  const throttled = (what: string) => ({ statusCode: 429, code: 'RATE_LIMITED', message: `too many sign-in attempts for this ${what}, try again later` })
-  const byIp = app.rateLimit({ max: config.rateLimit.loginPerIp, timeWindow: loginWindow, keyGenerator: (request) => `login:ip:${request.ip}`, allowList: (request) => !isLoginPost(request), errorResponseBuilder: () => throttled('address') })
-  const byUsername = app.rateLimit({
-    max: config.rateLimit.loginPerUsername,
-    timeWindow: loginWindow,
-    keyGenerator: (request) => `login:user:${String((request.body as Record<string, unknown>).username).toLowerCase().slice(0, 200)}`,
-    allowList: (request) => !isLoginPost(request),
-    errorResponseBuilder: () => throttled('user')
-  })
-  const loginLimits = { preHandler: [bothLimits(byIp, byUsername)] }
 
   const cookieSecret = config.session.cookieSecret ?? await stores.keys.sharedSecret('cookie', () => randomBytes(32).toString('base64url'))
   await app.register(healthRoutes(ctx))
   await app.register(discoveryRoutes(ctx))
   await app.register(async (api) => {
     acceptFormsOnly(api)
-    await api.register(tokenRoute(ctx, tokenLimit))
-    await api.register(revokeRoute(ctx))
-    await api.register(sessionEndRoute(ctx))
-    await api.register(introspectRoute(ctx))
     await api.register(userinfoRoutes(ctx))
+    // Every endpoint that authenticates clients, throttled per client_id and IP. The hook runs
+    // before route-level preHandlers, so the token rate limit keys on `request.client`.
+    await api.register(async (clients) => {
+      clients.addHook('preHandler', clientAuthentication(ctx))
+      await clients.register(tokenRoute(ctx, tokenLimit))
+      await clients.register(revokeRoute(ctx))
+      await clients.register(sessionEndRoute(ctx))
+      await clients.register(introspectRoute(ctx))
+    })
   })
   // The pages people see get helmet's headers (the pages set a stricter CSP of their own);
   // the JSON endpoints keep to nosniff and no-store, which is all a JSON API needs.
@@ -180,7 +159,7 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
       contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'self'"] } },
       hsts: config.issuer.startsWith('https:')
     })
-    await browser.register(authoriseRoutes(ctx, loginLimits))
+    await browser.register(authoriseRoutes(ctx))
     await browser.register(logoutRoutes(ctx))
   })
   for (const client of directory.clients.all()) {

@@ -1,5 +1,7 @@
 /** Registered clients and users, compiled once from the config for fast lookups. */
+import { availableParallelism } from 'node:os'
 import type { ClientConfig, IssuerConfig, UserConfig } from './config.ts'
+import { PasswordCheckLimit } from './password-check-limit.ts'
 import { DUMMY_PASSWORD_HASH, secretMatcher, verifyPassword } from './secrets.ts'
 
 export type GrantName = ClientConfig['grants'][number]
@@ -77,8 +79,11 @@ export class ClientRegistry {
 
 export class UserDirectory {
   readonly #users = new Map<string, User>()
+  /** Bounds the password checks running at once (rateLimit.passwordHashConcurrency). */
+  readonly checks: PasswordCheckLimit
 
-  constructor (users: readonly UserConfig[]) {
+  constructor (users: readonly UserConfig[], checks: PasswordCheckLimit) {
+    this.checks = checks
     for (const u of users) {
       this.#users.set(u.username, { username: u.username, subject: u.subject ?? u.username, claims: u.claims, passwordHash: u.passwordHash })
     }
@@ -91,11 +96,12 @@ export class UserDirectory {
 
   /**
    * The user when the password matches, else null. Unknown users cost a full scrypt too,
-   * so timing does not tell which usernames exist.
+   * so timing does not tell which usernames exist. Throws `PasswordChecksBusy` (a 503) when
+   * too many checks are running and waiting already.
    */
   async authenticate (username: string, password: string): Promise<User | null> {
     const user = this.#users.get(username)
-    const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_PASSWORD_HASH)
+    const ok = await this.checks.run(async () => await verifyPassword(password, user?.passwordHash ?? DUMMY_PASSWORD_HASH))
     return ok && user !== undefined ? user : null
   }
 }
@@ -104,6 +110,6 @@ export class UserDirectory {
 export function compileDirectory (config: IssuerConfig): { clients: ClientRegistry, users: UserDirectory } {
   return {
     clients: new ClientRegistry(config.clients, config.tokens.accessTokenTtl),
-    users: new UserDirectory(config.users)
+    users: new UserDirectory(config.users, new PasswordCheckLimit(config.rateLimit.passwordHashConcurrency ?? availableParallelism(), config.rateLimit.passwordHashQueue))
   }
 }

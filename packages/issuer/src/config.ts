@@ -4,6 +4,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox'
 import { RedisSchema } from '@gatehouse/shared/redis-schema'
+import { TrustProxySchema } from '@gatehouse/shared/trust-proxy'
 
 export { RedisSchema }
 
@@ -72,13 +73,18 @@ export const IssuerConfigSchema = Type.Object({
   rateLimit: Type.Object({
     tokenPerClient: Type.Integer({ minimum: 1, default: 600, description: 'Token endpoint requests per client (or per IP when unidentified) per window.' }),
     window: Type.Integer({ minimum: 1, default: 60, description: 'Window, seconds.' }),
-    loginPerUsername: Type.Integer({ minimum: 1, default: 10, description: 'Sign-in attempts per username per loginWindow.' }),
-    loginPerIp: Type.Integer({ minimum: 1, default: 50, description: 'Sign-in attempts per client IP per loginWindow.' }),
-    loginWindow: Type.Integer({ minimum: 1, default: 300, description: 'Sign-in throttling window, seconds.' })
-  }, { ...Strict, default: {}, description: 'Rate limits (shared through Redis when configured).' }),
+    loginPerUsername: Type.Integer({ minimum: 1, default: 10, description: 'FAILED sign-ins (login page and password grant together) per username that lock it until its loginWindow ends: the right password is refused too (login page: 429 page; password grant: 429 `temporarily_unavailable` with Retry-After). A successful sign-in clears the count. Unknown usernames are counted alike, so a lock tells nothing about which exist.' }),
+    loginPerIp: Type.Integer({ minimum: 1, default: 50, description: 'FAILED sign-ins per client IP, over every username, that lock the address until its loginWindow ends. Keep it above loginPerUsername: people share addresses. Successes neither count nor clear it.' }),
+    loginWindow: Type.Integer({ minimum: 1, default: 300, description: 'Sign-in throttling window, seconds: it opens at the first failure, and a lock lasts until it ends.' }),
+    clientAuthPerClient: Type.Integer({ minimum: 1, default: 100, description: 'FAILED client authentications (token, introspection, revocation, session end) per registered client_id, from any address, past which its wrong secrets get 429 `temporarily_unavailable` with Retry-After (instead of 401) until its clientAuthWindow ends; its right secret keeps working, so nobody can lock a client (the gateway) out.' }),
+    clientAuthPerIp: Type.Integer({ minimum: 1, default: 20, description: 'FAILED client authentications per client IP, over every client_id (unknown ones too), that lock the address until its clientAuthWindow ends.' }),
+    clientAuthWindow: Type.Integer({ minimum: 1, default: 60, description: 'Client authentication throttling window, seconds: it opens at the first failure, and a lock lasts until it ends.' }),
+    passwordHashConcurrency: Type.Optional(Type.Integer({ minimum: 1, description: 'Password checks (scrypt, about 32 MiB and one libuv thread-pool thread each) run at once, at most. Default: the CPU cores available to the process (`os.availableParallelism()`).' })),
+    passwordHashQueue: Type.Integer({ minimum: 0, default: 4, description: 'Password checks waiting for a free slot, at most (first come, first served). Beyond that a sign-in is refused at once (503 `temporarily_unavailable`, Retry-After: 1), so a burst of guesses cannot starve the other endpoints of CPU.' })
+  }, { ...Strict, default: {}, description: 'Rate limits and sign-in throttling (shared through Redis when configured).' }),
   session: Type.Object({
     ttl: Type.Integer({ minimum: 60, default: 36_000, description: 'SSO session lifetime, seconds (absolute; a new login starts a new session).' }),
-    cookieName: Type.String({ pattern: '^[A-Za-z0-9_-]+$', default: 'gatehouse_session', description: 'Name of the session cookie (signed, httpOnly, SameSite=Lax, Secure under https).' }),
+    cookieName: Type.String({ pattern: '^[A-Za-z0-9_-]+$', default: 'gatehouse_session', description: 'Name of the session cookie (signed, httpOnly, SameSite=Lax; under https prefixed `__Host-` and Secure, else scoped to /oauth2).' }),
     cookieSecret: Type.Optional(Type.String({ minLength: 32, description: 'Cookie-signing secret; default: generated once and shared through the store.' })),
     consentTtl: Type.Integer({ minimum: 60, default: 15_552_000, description: 'How long a consent is remembered per user, client and scope, seconds.' })
   }, { ...Strict, default: {}, description: 'The issuer\'s SSO session and remembered consents.' }),
@@ -99,7 +105,7 @@ export const IssuerConfigSchema = Type.Object({
   metrics: Type.Object({
     path: Type.String({ pattern: '^/[A-Za-z0-9._~/-]*$', default: '/metrics', description: 'Prometheus text endpoint (counts only, no secrets; keep it off the public edge if the counts are private).' })
   }, { ...Strict, default: {}, description: 'Prometheus metrics.' }),
-  trustProxy: Type.Boolean({ default: false, description: 'Trust X-Forwarded-* from a proxy in front (for client IPs in rate limits).' }),
+  trustProxy: TrustProxySchema,
   scopes: Type.Array(Scope, { default: [], description: 'Scopes this issuer knows.' }),
   clients: Type.Array(Client, { default: [], description: 'Registered clients.' }),
   users: Type.Array(User, { default: [], description: 'Users (for the password grant and the login page).' })

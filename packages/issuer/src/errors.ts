@@ -40,12 +40,15 @@ function fromFastifyError (error: FastifyError): OAuthError | undefined {
   return new OAuthError('invalid_request', status === 404 || status === 405 ? status : 400, status === 404 ? 'not found' : 'malformed request', false)
 }
 
-const STORE_UNAVAILABLE = new OAuthError('temporarily_unavailable', 503, 'the store is unreachable, try again shortly', false)
+const STORE_UNAVAILABLE = new OAuthError('temporarily_unavailable', 503, 'the store is unreachable or not answering, try again shortly', false)
 
-/** ioredis' errors when Redis cannot be reached: a 503 to retry, not our bug (a 500). */
+/**
+ * ioredis' errors when Redis cannot be reached, or does not answer within
+ * `redis.commandTimeoutMs` ("Command timed out"): a 503 to retry, not our bug (a 500).
+ */
 function isStoreUnavailable (error: Error): boolean {
   return error.name === 'MaxRetriesPerRequestError' ||
-    /^(Connection is closed|Stream isn't writeable|connect ECONNREFUSED|Reached the max retries)/.test(error.message)
+    /^(Connection is closed|Stream isn't writeable|connect ECONNREFUSED|Reached the max retries|Command timed out)/.test(error.message)
 }
 
 /** The one error handler (set with `app.setErrorHandler`). */

@@ -3,6 +3,7 @@
  * (cross-references, combinations). Every problem names file:line:column and the field.
  */
 import { loadConfigFile, parseConfig, type LoadOptions } from '@gatehouse/shared/config'
+import { checkTrustProxy } from '@gatehouse/shared/trust-proxy'
 import { IssuerConfigSchema, type IssuerConfig } from './config.ts'
 
 export interface ConfigRuleViolation {
@@ -35,6 +36,9 @@ export function checkIssuerConfig (config: IssuerConfig): ConfigRuleViolation[] 
     if (c.tokenEndpointAuthMethod !== undefined && c.tokenEndpointAuthMethod !== 'none' && !hasSecret) problems.push({ path: at('tokenEndpointAuthMethod'), message: `${c.tokenEndpointAuthMethod} needs a secret or secretHash` })
     const isPublic = !hasSecret
     if (isPublic && c.grants.includes('client_credentials')) problems.push({ path: at('grants'), message: 'client_credentials needs a confidential client (RFC 6749 4.4)' })
+    // RFC 6749 4.3 / RFC 9700 2.4: the password grant is for first-party clients that can keep a
+    // secret; a public one would let anyone holding its client_id guess passwords as that app.
+    if (isPublic && c.grants.includes('password')) problems.push({ path: at('grants', c.grants.indexOf('password')), message: 'password needs a confidential client (a secret or secretHash): the grant is for trusted first-party clients (RFC 6749 4.3)' })
     if ((c.grants.includes('authorization_code') || c.grants.includes('implicit')) && c.redirectUris.length === 0) problems.push({ path: at('redirectUris'), message: 'authorization_code and implicit need at least one redirect URI' })
     c.scopes.forEach((s, j) => {
       if (!scopeNames.has(s)) problems.push({ path: at('scopes', j), message: `unknown scope "${s}" (not in scopes)` })
@@ -49,6 +53,7 @@ export function checkIssuerConfig (config: IssuerConfig): ConfigRuleViolation[] 
   if (['/', '/healthz', '/readyz'].includes(metricsPath) || /^\/(oauth2|\.well-known)(\/|$)/.test(metricsPath)) {
     problems.push({ path: ['metrics', 'path'], message: `${metricsPath} is taken by the issuer's own endpoints` })
   }
+  problems.push(...checkTrustProxy(config.trustProxy))
   const usernames = new Set<string>()
   config.users.forEach((u, i) => {
     if (usernames.has(u.username)) problems.push({ path: ['users', i, 'username'], message: `duplicate user "${u.username}"` })

@@ -1,4 +1,8 @@
-/** Load, build, listen; stop cleanly on SIGINT/SIGTERM. */
+/**
+ * Load, build, listen; stop cleanly on SIGINT/SIGTERM. At start the store must be usable (Redis
+ * answering, the signing-keys file readable), else `build` throws an UnusableStoreError (one
+ * line, exit 1: the start policy in @gatehouse/shared/cli); once running, an outage is a 503.
+ */
 import { dirname } from 'node:path'
 import { build } from './app.ts'
 import { loadIssuerConfig } from './load-config.ts'

@@ -9,3 +9,9 @@ export async function revokeAccessTokens (ctx: IssuerContext, tokens: readonly I
     .filter((t) => t.expiresAt > now)
     .map(async (t) => await ctx.stores.revocations.revoke({ jti: t.jti }, Math.ceil((t.expiresAt - now) / 1000))))
 }
+
+/** Revokes a refresh token family and the access tokens it issued. */
+export async function revokeFamily (ctx: IssuerContext, familyId: string): Promise<void> {
+  const family = await ctx.stores.refreshTokens.revokeFamily(familyId, ctx.clock.now())
+  await revokeAccessTokens(ctx, family?.accessTokens ?? [])
+}

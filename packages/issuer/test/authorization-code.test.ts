@@ -9,9 +9,8 @@ import { createRemoteJWKSet, jwtVerify, decodeJwt } from 'jose'
 import { forEachStore, insecure, startIssuer, postForm, basic } from './fixtures/harness.ts'
 import { SECRETS } from './fixtures/issuer.ts'
 import { Browser, type Page } from './fixtures/browser.ts'
+import { signIn, WEB_CALLBACK } from './fixtures/sign-in.ts'
 import { startLogoutReceiver } from './fixtures/logout-receiver.ts'
-
-const WEB_CALLBACK = 'http://127.0.0.1:3000/callback'
 
 forEachStore(t, async (t, kind) => {
   const receiver = await startLogoutReceiver(t)
@@ -20,38 +19,7 @@ forEachStore(t, async (t, kind) => {
   const webAuth = oauth.ClientSecretBasic(SECRETS.web)
   const spa: oauth.Client = { client_id: 'spa' }
 
-  interface Started { browser: Browser, verifier: string, state: string, nonce: string, page: Page }
-
-  async function startAuthorization (params: Record<string, string>, browser = new Browser(url)): Promise<Started> {
-    const verifier = oauth.generateRandomCodeVerifier()
-    const state = oauth.generateRandomState()
-    const nonce = oauth.generateRandomNonce()
-    const authorize = new URL(as.authorization_endpoint ?? '')
-    for (const [k, v] of Object.entries({
-      response_type: 'code', code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state, nonce, ...params
-    })) authorize.searchParams.set(k, v)
-    const page = await browser.request(authorize.toString())
-    return { browser, verifier, state, nonce, page }
-  }
-
-  async function login (browser: Browser, page: Page, username = 'alice', password = `${username}-password`): Promise<Page> {
-    return await browser.submit(page, { username, password })
-  }
-
-  /** Logs in and allows, when the consent page is shown (a remembered consent skips it). */
-  async function loginAndAllow (started: Started): Promise<Page> {
-    const next = await login(started.browser, started.page)
-    return next.url.startsWith(url) ? await started.browser.submit(next, {}, { name: 'decision', value: 'allow' }) : next
-  }
-
-  async function webLogin (params: Record<string, string> = {}): Promise<Started & { tokens: oauth.TokenEndpointResponse }> {
-    const started = await startAuthorization({ client_id: 'web', redirect_uri: WEB_CALLBACK, scope: 'openid profile email api:read', ...params })
-    const callback = await loginAndAllow(started)
-    const callbackParams = oauth.validateAuthResponse(as, web, new URL(callback.url), started.state)
-    const response = await oauth.authorizationCodeGrantRequest(as, web, webAuth, callbackParams, WEB_CALLBACK, started.verifier, insecure)
-    const tokens = await oauth.processAuthorizationCodeResponse(as, web, response, { expectedNonce: started.nonce, requireIdToken: true })
-    return { ...started, tokens }
-  }
+  const { startAuthorization, login, loginAndAllow, webLogin } = signIn(as, url)
 
   t.test('consent page: the client and the scopes in plain words', async (t) => {
     const started = await startAuthorization({ client_id: 'web', redirect_uri: WEB_CALLBACK, scope: 'openid profile' })
@@ -146,7 +114,7 @@ forEachStore(t, async (t, kind) => {
     const replay = await postForm(`${url}/oauth2/token`, { grant_type: 'authorization_code', code: params.get('code') ?? '', redirect_uri: WEB_CALLBACK, code_verifier: started.verifier }, { authorization: basic('web', SECRETS.web) })
     t.equal(replay.status, 400)
     t.equal(replay.json.error, 'invalid_grant')
-    const introspection = await postForm(`${url}/oauth2/introspect`, { token: first.access_token }, { authorization: basic('service', SECRETS.service) })
+    const introspection = await postForm(`${url}/oauth2/introspect`, { token: first.access_token }, { authorization: basic('gateway', SECRETS.gateway) })
     t.equal(introspection.json.active, false, 'the access token from the first exchange is revoked')
     const refresh = await postForm(`${url}/oauth2/token`, { grant_type: 'refresh_token', refresh_token: first.refresh_token ?? '' }, { authorization: basic('web', SECRETS.web) })
     t.equal(refresh.json.error, 'invalid_grant', 'and so is its refresh token')
@@ -224,7 +192,7 @@ forEachStore(t, async (t, kind) => {
     t.equal(page.url, 'http://127.0.0.1:3000/?state=bye', 'back to the registered post-logout URI')
     const refresh = await postForm(`${url}/oauth2/token`, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token ?? '' }, { authorization: basic('web', SECRETS.web) })
     t.equal(refresh.json.error, 'invalid_grant', 'refresh fails after logout')
-    const introspection = await postForm(`${url}/oauth2/introspect`, { token: tokens.access_token }, { authorization: basic('service', SECRETS.service) })
+    const introspection = await postForm(`${url}/oauth2/introspect`, { token: tokens.access_token }, { authorization: basic('gateway', SECRETS.gateway) })
     t.equal(introspection.json.active, false, 'the access token is revoked through its sid')
     const again = await startAuthorization({ client_id: 'web', redirect_uri: WEB_CALLBACK, prompt: 'none' }, browser)
     t.equal(new URL(again.page.url).searchParams.get('error'), 'login_required', 'the SSO session is gone')
@@ -249,7 +217,7 @@ forEachStore(t, async (t, kind) => {
     const done = await browser.submit(confirm, {}, { name: 'confirm', value: 'yes' })
     t.equal(done.status, 200, 'the signed-out page, no redirect to an unregistered URI')
     t.equal(done.url.startsWith(url), true)
-    const introspection = await postForm(`${url}/oauth2/introspect`, { token: tokens.access_token }, { authorization: basic('service', SECRETS.service) })
+    const introspection = await postForm(`${url}/oauth2/introspect`, { token: tokens.access_token }, { authorization: basic('gateway', SECRETS.gateway) })
     t.equal(introspection.json.active, false)
     const twice = await browser.request(`${url}/oauth2/logout`)
     t.equal(twice.status, 200, 'logging out again is fine')

@@ -49,8 +49,17 @@ forEachStore(t, async (t, kind) => {
     t.equal(body.iat, claims.iat)
     t.equal(Number(body.exp) - Number(body.iat), 300)
     t.same(await introspect(as, tokens.access_token, 'gateway'), body, 'the gateway sees the same')
-    const machine = await introspect(as, (await serviceToken(as, 'api:write')).access_token, 'cli')
-    t.match(machine, { active: true, client_id: 'service', sub: 'service', scope: 'api:write' }, 'any confidential client may introspect an access token')
+    t.same(await introspect(as, tokens.access_token, 'api'), body, 'and so does its audience, the resource server')
+    t.same(await introspect(as, tokens.access_token, 'cli'), body, 'and the client it was issued to')
+  })
+
+  t.test('RFC 7662 4: another client learns nothing about a token not issued to it nor meant for it', async (t) => {
+    const machine = (await serviceToken(as, 'api:write')).access_token
+    t.same(await introspect(as, machine, 'cli'), { active: false }, 'cli asks about service\'s token')
+    t.match(await introspect(as, machine, 'api'), { active: true, client_id: 'service' }, 'its audience may')
+    const other = (await serviceToken(as, 'other:read')).access_token
+    t.same(await introspect(as, other, 'api'), { active: false }, 'a resource server asks about another audience\'s token')
+    t.same(await introspect(as, (await passwordTokens(as, 'bob', 'api:read')).access_token, 'service'), { active: false }, 'service asks about cli\'s token')
   })
 
   t.test('an expired access token is inactive', async (t) => {

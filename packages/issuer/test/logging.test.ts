@@ -64,6 +64,13 @@ const inQuery = await send('secrets in the query string', `/oauth2/token?${query
 await send('body too large', '/oauth2/token', { form: { grant_type: 'password', username: 'alice', password: 'alice-password', pad: 'x'.repeat(70 * 1024) }, headers: cliBasic })
 await send('JSON instead of a form', '/oauth2/revoke', { method: 'POST', headers: { ...cliBasic, 'content-type': 'application/json' } })
 await send('unknown path with a token in the query', `/nowhere?token=${String(rotated.json.access_token)}`)
+// Issue 9.9: redaction goes by the decoded parameter name, as the server reads it.
+const withIdToken = await send('password grant with openid', '/oauth2/token', { form: { grant_type: 'password', username: 'bob', password: 'bob-password', scope: 'openid' }, headers: cliBasic })
+const encodedHint = await send('logout with an encoded id_token_hint', `/oauth2/logout?id%5Ftoken%5Fhint=${String(withIdToken.json.id_token)}`)
+const afterEncodedLogout = await send('refresh after that logout', '/oauth2/token', { form: { grant_type: 'refresh_token', refresh_token: String(withIdToken.json.refresh_token) }, headers: cliBasic })
+const ENCODED = ['code', 'token', 'access_token', 'refresh_token', 'id_token', 'client_secret', 'password', 'logout_token', 'code_verifier']
+const encodedValue = (name: string): string => `SECRET-${name}-0123456789`
+await send('every secret parameter with an encoded name', `/nowhere?${ENCODED.map((name) => `${name.replace(/_/g, '%5F').replace(/^c/, '%63')}=${encodedValue(name)}`).join('&')}`)
 const generated = await send('no X-Request-Id', '/.well-known/jwks.json', { requestId: null })
 const insane = await send('unusable X-Request-Id', '/.well-known/jwks.json', { requestId: 'not a usable id <script>' })
 const probe = await send('health probe', '/healthz')
@@ -76,8 +83,10 @@ const secrets: Record<string, string> = {
   'alice password': 'alice-password',
   'bob password': 'bob-password',
   'wrong password': WRONG_PASSWORD,
-  'wrong client secret': WRONG_SECRET
+  'wrong client secret': WRONG_SECRET,
+  'id_token sent as an encoded id_token_hint': String(withIdToken.json.id_token)
 }
+for (const name of ENCODED) secrets[`${name} with an encoded name`] = encodedValue(name)
 for (const [name, response] of [['first', first], ['via post', viaPost], ['rotated', rotated]] as const) {
   const access = String(response.json.access_token)
   const refresh = String(response.json.refresh_token)
@@ -92,12 +101,14 @@ t.test('the requests did what they were meant to', async (t) => {
   t.equal(viaPost.status, 200)
   t.equal(rotated.status, 200)
   t.equal(inQuery.status, 200)
+  t.equal(encodedHint.status, 200, 'the encoded id_token_hint was read')
+  t.equal(afterEncodedLogout.json.error, 'invalid_grant', 'and honoured: its session ended')
   for (const name of Object.keys(secrets)) t.ok(secrets[name] !== undefined && secrets[name].length >= 12 && secrets[name] !== 'undefined', `${name} is a real value`)
 })
 
 t.test('every logged request has exactly one "request completed" line with its id', async (t) => {
   const logged = sent.filter((s) => s !== probe)
-  await waitFor(() => logged.every((s) => completedFor(s.id).length > 0), 1000)
+  await waitFor(() => logged.every((s) => completedFor(s.id).length > 0))
   for (const s of logged) {
     const lines = completedFor(s.id)
     t.equal(lines.length, 1, `${s.label}: one line`)
@@ -138,6 +149,6 @@ t.test('a request with a malformed URL is logged and gets its X-Request-Id', asy
   t.equal(res.status, 400)
   t.equal(res.headers.get('x-request-id'), 'log-test-bad-url', 'the id is echoed')
   t.equal(body.error, 'invalid_request', 'the RFC 6749 error body, like every other bad input')
-  await waitFor(() => completedFor('log-test-bad-url').length > 0, 500)
+  await waitFor(() => completedFor('log-test-bad-url').length > 0)
   t.equal(completedFor('log-test-bad-url').length, 1, 'one "request completed" line')
 })

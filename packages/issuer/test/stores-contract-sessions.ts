@@ -58,14 +58,43 @@ export function sessionStoreContract (t: Test, makeStore: (t: Test) => Promise<S
   t.test('adding to an unknown or ended session creates nothing', async (t) => {
     const store = await makeStore(t)
     await store.addClient('unknown', 'client-1')
-    await store.addFamily('unknown', 'fam-1')
+    t.equal(await store.addFamily('unknown', 'fam-1'), false, 'addFamily says it was not recorded')
     t.equal(await store.get('unknown', clock.now()), null)
     t.equal(await store.end('unknown'), null)
     const session = makeSession(clock)
     await store.create(session)
+    t.equal(await store.addFamily(session.sid, 'fam-1'), true)
     await store.end(session.sid)
     await store.addClient(session.sid, 'client-1')
+    t.equal(await store.addFamily(session.sid, 'fam-2'), false, 'an ended session takes no family')
     t.equal(await store.end(session.sid), null)
+  })
+
+  t.test('an ended session is marked ended for the rest of its lifetime; an expired one is not', async (t) => {
+    const store = await makeStore(t)
+    const [ended, expired] = [makeSession(clock, HOUR), makeSession(clock, HOUR)]
+    await store.create(ended)
+    await store.create(expired)
+    t.equal(await store.hasEnded(ended.sid), false, 'live')
+    t.equal(await store.hasEnded('unknown'), false, 'unknown')
+    await store.end(ended.sid)
+    t.equal(await store.hasEnded(ended.sid), true, 'ended')
+    t.equal(await store.get(ended.sid, clock.now()), null)
+    clock.advance(HOUR)
+    t.equal(await store.get(expired.sid, clock.now()), null, 'expired')
+    t.equal(await store.hasEnded(expired.sid), false, 'an expired session was not ended')
+  })
+
+  t.test('addFamily racing end: every family is either returned by end or refused', async (t) => {
+    const store = await makeStore(t)
+    for (let round = 0; round < 20; round++) {
+      const session = makeSession(clock)
+      await store.create(session)
+      const adds = Array.from({ length: 6 }, async (_, i) => await store.addFamily(session.sid, `fam-${i}`))
+      const [ended, ...added] = await Promise.all([store.end(session.sid), ...adds])
+      const recorded = added.flatMap((ok, i) => ok ? [`fam-${i}`] : [])
+      t.same(sorted(ended?.families), sorted(recorded), `round ${round}`)
+    }
   })
 
   t.test('concurrent ends: exactly one gets the session', async (t) => {

@@ -6,9 +6,11 @@ import { MemoryKeyStore, MemoryRefreshTokenStore } from '../src/stores/memory.ts
 import { MemoryCodeStore } from '../src/stores/memory-codes.ts'
 import { MemoryConsentStore, MemorySessionStore } from '../src/stores/memory-sessions.ts'
 import { FileKeyStore } from '../src/stores/file-key-store.ts'
+import { MemoryFailureCounter } from '../src/stores/memory-failures.ts'
 import { keyStoreContract, makeKeyRecord, refreshTokenStoreContract, TestClock } from './stores-contract.ts'
 import { codeStoreContract, makeCode } from './stores-contract-codes.ts'
 import { consentStoreContract, sessionStoreContract } from './stores-contract-sessions.ts'
+import { failureCounterContract } from './stores-contract-failures.ts'
 
 t.test('MemoryKeyStore', async (t) => {
   keyStoreContract(t, async () => new MemoryKeyStore())
@@ -36,6 +38,11 @@ t.test('MemorySessionStore', async (t) => {
 t.test('MemoryConsentStore', async (t) => {
   const clock = new TestClock()
   consentStoreContract(t, async () => new MemoryConsentStore(clock), clock)
+})
+
+t.test('MemoryFailureCounter', async (t) => {
+  const clock = new TestClock()
+  failureCounterContract(t, async () => new MemoryFailureCounter(clock), clock)
 })
 
 t.test('memory stores drop expired entries, at most once a minute', async (t) => {

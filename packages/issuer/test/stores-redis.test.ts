@@ -4,12 +4,14 @@ import { once } from 'node:events'
 import { startRedis } from '@gatehouse/shared/redis-harness'
 import { RedisKeyStore, RedisRefreshTokenStore } from '../src/stores/redis.ts'
 import { RedisCodeStore } from '../src/stores/redis-codes.ts'
+import { RedisFailureCounter } from '../src/stores/redis-failures.ts'
 import { RedisConsentStore, RedisSessionStore } from '../src/stores/redis-sessions.ts'
 import { createRedisClient, createSubscriberClient } from '../src/stores/redis-connection.ts'
 import { CODE_REPLAY_WINDOW_MS } from '../src/stores/policy.ts'
 import { keyStoreContract, makeKeyRecord, refreshTokenStoreContract, TestClock } from './stores-contract.ts'
 import { codeStoreContract, makeCode } from './stores-contract-codes.ts'
 import { consentStoreContract, makeSession, sessionStoreContract } from './stores-contract-sessions.ts'
+import { failureCounterContract } from './stores-contract-failures.ts'
 
 const HOUR = 3_600_000
 
@@ -60,6 +62,35 @@ t.test('RedisConsentStore', async (t) => {
     await raw.flushdb()
     return new RedisConsentStore(client)
   }, clock)
+})
+
+t.test('RedisFailureCounter', async (t) => {
+  const clock = new TestClock()
+  failureCounterContract(t, async () => {
+    await raw.flushdb()
+    return new RedisFailureCounter(client)
+  }, clock)
+})
+
+t.test('failure counts: key names and a TTL to the end of the window', async (t) => {
+  await raw.flushdb()
+  const clock = new TestClock()
+  const failures = new RedisFailureCounter(client)
+  await failures.add('username', 'alice', 300_000, clock.now())
+  clock.advance(100_000)
+  await failures.add('username', 'alice', 300_000, clock.now())
+  await failures.add('client-ip', '::1', 60_000, clock.now())
+  await failures.add('client', 'we{ir}d:id', 60_000, clock.now())
+  t.same(await allKeys(), [
+    'gatehouse:fail:client-ip:{%003a%003a1}',
+    'gatehouse:fail:client:{we%007bir%007dd%003aid}',
+    'gatehouse:fail:username:{alice}'
+  ])
+  const pttl = await raw.pttl('gatehouse:fail:username:{alice}')
+  t.ok(pttl > 195_000 && pttl <= 200_000, `PTTL ${pttl}: the window's end, from the caller's clock`)
+  t.same(await raw.hgetall('gatehouse:fail:username:{alice}'), { count: '2', resetAt: String(clock.now() - 100_000 + 300_000) })
+  t.same(await new RedisFailureCounter(client, 'app:').add('login-ip', '10.0.0.1', 1000, clock.now()), { count: 1, resetAt: clock.now() + 1000 })
+  t.ok(await raw.exists('app:fail:login-ip:{10.0.0.1}'), 'another key prefix')
 })
 
 async function allKeys (): Promise<string[]> {

@@ -1,18 +1,27 @@
 /** How the CLIs (gatehouse-issuer, gatehouse-gateway) report a failure: one readable line, exit 1. */
 import { ConfigError } from './config-error.ts'
+import { UnusableStoreError } from './store-error.ts'
 
 /** Wrong words on the command line: the message and the usage are printed. */
 export class UsageError extends Error {}
 
 /**
  * Prints `err` for a person and ends the process with 1: a config's problems as they are, a
- * usage error with the usage, a system error (address in use, permission denied) as one line
- * without a stack; anything else in full.
+ * usage error with the usage, a store that cannot be used (Redis unreachable, a corrupt keys
+ * file) or a system error (address in use, permission denied) as one line without a stack;
+ * anything else in full.
+ *
+ * Both services share one start policy (README, Operations): what they cannot run without (the
+ * config, the store) must be usable at start, else one line and exit 1, and the supervisor
+ * restarts them; a peer that may come later (the gateway's issuer) is waited for with /readyz
+ * at 503, as is any outage once running.
  */
 export function reportCliError (program: string, err: unknown, usage: string): void {
   const code = (err as { code?: unknown }).code
   if (err instanceof ConfigError) {
     console.error(err.message)
+  } else if (err instanceof UnusableStoreError) {
+    console.error(`${program}: ${err.message}`)
   } else if (err instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
     console.error(`${(err as Error).message}\n${usage}`)
   } else if (typeof code === 'string' && (err as NodeJS.ErrnoException).syscall !== undefined) {

@@ -5,12 +5,37 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyServerOptions, RawRequestDefaultExpression } from 'fastify'
 
-const SECRET_PARAMS = /([?&](?:code|token|access_token|refresh_token|id_token|id_token_hint|logout_token|client_secret|password|code_verifier|assertion)=)[^&#]*/gi
+/** Query parameters whose values are secrets (matched on the decoded name, any case). */
+const SECRET_PARAMS = new Set([
+  'code', 'token', 'access_token', 'refresh_token', 'id_token', 'id_token_hint', 'logout_token',
+  'client_secret', 'password', 'code_verifier', 'assertion', 'client_assertion'
+])
 
-/** The URL with every secret-bearing query value replaced by `***`. */
+/**
+ * The URL with every secret-bearing query value replaced by `***`. Names are compared once
+ * decoded, as the server reads them: `id%5Ftoken%5Fhint` is `id_token_hint`. A name that
+ * does not decode has its value masked too (never guess in favour of logging).
+ */
 export function redactUrl (url: string): string {
-  if (!url.includes('?')) return url
-  return url.replace(SECRET_PARAMS, '$1***')
+  const start = url.indexOf('?')
+  if (start === -1) return url
+  const hash = url.indexOf('#', start)
+  const end = hash === -1 ? url.length : hash
+  const query = url.slice(start + 1, end).split('&').map((pair) => {
+    const eq = pair.indexOf('=')
+    return eq !== -1 && isSecretName(pair.slice(0, eq)) ? `${pair.slice(0, eq)}=***` : pair
+  })
+  return `${url.slice(0, start + 1)}${query.join('&')}${url.slice(end)}`
+}
+
+function isSecretName (raw: string): boolean {
+  let name: string
+  try {
+    name = decodeURIComponent(raw.replace(/\+/g, ' '))
+  } catch {
+    return true
+  }
+  return SECRET_PARAMS.has(name.toLowerCase().replace(/\[\]$/, ''))
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/

@@ -3,6 +3,13 @@ import { Type } from '@sinclair/typebox'
 
 const Strict = { additionalProperties: false } as const
 
+/**
+ * How long one Redis command may take, queued or sent, before it fails. Redis answers in well
+ * under a millisecond; a command still waiting after this long means a stalled server, a lost
+ * network or a failover, and the caller must hear so while the request can still be answered.
+ */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 2000
+
 const HostPort = Type.Object({
   host: Type.String({ description: 'Host name or address.' }),
   port: Type.Integer({ minimum: 1, maximum: 65535, description: 'TCP port.' })
@@ -24,5 +31,10 @@ export const RedisSchema = Type.Object({
     nodes: Type.Array(HostPort, { minItems: 1, description: 'Seed nodes of the cluster.' }),
     options: Type.Optional(PassThrough)
   }, { ...Strict, description: 'Redis Cluster.' })),
+  commandTimeoutMs: Type.Optional(Type.Integer({
+    minimum: 1,
+    default: DEFAULT_COMMAND_TIMEOUT_MS,
+    description: 'Milliseconds a Redis command may wait (for a reply, or for a connection while reconnecting; pub/sub and Cluster included) before it fails. Past it the issuer answers 503 `temporarily_unavailable` with `Retry-After`, the gateway serves from its revocation mirror and skips Redis rate limits, and a logout answers 503.'
+  })),
   options: Type.Optional(PassThrough)
 }, { ...Strict, description: 'Shared state in Redis (codes, refresh tokens, sessions, signing keys, revocation list, rate limits). Exactly one of url, sentinel, cluster.' })

@@ -21,3 +21,20 @@ t.test('spawns a real redis-server on a free port, kills and restarts it', async
   await redis.start()
   t.equal(await ping(redis.port), '+PONG', 'answers again after start')
 })
+
+t.test('pauses (SIGSTOP), resumes, and stops even while paused', async (t) => {
+  const redis = await startRedis()
+  t.teardown(redis.stop)
+  await redis.pause()
+  t.ok(redis.isPaused)
+  const stalled = ping(redis.port)
+  const first = await Promise.race([stalled, new Promise((resolve) => setTimeout(() => resolve('no answer yet'), 200))])
+  t.equal(first, 'no answer yet', 'a paused server takes the connection but does not answer')
+  redis.resume()
+  t.equal(await stalled, '+PONG', 'the waiting PING is answered once resumed')
+  await redis.pause()
+  const pid = redis.pid
+  await redis.stop()
+  t.notOk(redis.isPaused, 'stop() resumed it')
+  t.throws(() => process.kill(pid!, 0), { code: 'ESRCH' }, 'and it is gone')
+})

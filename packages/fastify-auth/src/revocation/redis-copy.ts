@@ -3,6 +3,39 @@
  * blocking Redis for long. Layout: see `redis.ts`.
  */
 import type { Cluster, Redis } from 'ioredis'
+import type { RevocationLog } from './types.ts'
+
+/** Most unreadable entries named in the log; past that they still fail closed, unlogged. */
+const MAX_LOGGED = 1000
+
+/**
+ * Turns the scores of a `ZRANGE ... WITHSCORES` reply into expiries (epoch ms). Redis writes
+ * +inf as `inf`, which `Number()` reads as NaN: an entry scored `+inf` is revoked for good.
+ * A score that cannot be read at all fails closed: the entry counts as revoked for good too,
+ * and is logged once per set and member (never again on later resyncs).
+ */
+export class ScoreReader {
+  readonly #log: RevocationLog | undefined
+  readonly #logged = new Set<string>()
+
+  constructor (log?: RevocationLog) {
+    this.#log = log
+  }
+
+  expiry (key: string, id: string, raw: unknown): number {
+    const text = String(raw).trim().toLowerCase()
+    if (text === 'inf' || text === '+inf' || text === 'infinity' || text === '+infinity') return Infinity
+    if (text === '-inf' || text === '-infinity') return -Infinity
+    const score = text === '' ? NaN : Number(text)
+    if (!Number.isNaN(score)) return score
+    const entry = `${key} ${id}`
+    if (!this.#logged.has(entry) && this.#logged.size < MAX_LOGGED) {
+      this.#logged.add(entry)
+      this.#log?.warn({ key, id, score: String(raw).slice(0, 100) }, 'unreadable revocation score: the entry counts as revoked for good')
+    }
+    return Infinity
+  }
+}
 
 /**
  * The next page of a sorted set after `cursor`, `member, score, member, score, ...`. The
@@ -36,7 +69,8 @@ export async function copyLiveEntries (
   key: string,
   now: number,
   pageSize: number,
-  add: (id: string, expiresAt: number) => void
+  add: (id: string, expiresAt: number) => void,
+  scores: ScoreReader = new ScoreReader()
 ): Promise<void> {
   let min = String(now)
   let after = ''
@@ -45,7 +79,10 @@ export async function copyLiveEntries (
       ? await redis.zrange(key, min, '+inf', 'BYSCORE', 'LIMIT', 0, pageSize, 'WITHSCORES')
       : await redis.eval(PAGE_AFTER_SCRIPT, 1, key, pageSize, after, min)
     if (!Array.isArray(page)) throw new TypeError('unexpected reply to a revocation page')
-    for (let i = 0; i + 1 < page.length; i += 2) add(String(page[i]), Number(page[i + 1]))
+    for (let i = 0; i + 1 < page.length; i += 2) {
+      const id = String(page[i])
+      add(id, scores.expiry(key, id, page[i + 1]))
+    }
     if (page.length < pageSize * 2) return
     const last = String(page[page.length - 1])
     after = last === String(page[1]) ? String(page[page.length - 2]) : ''

@@ -10,7 +10,8 @@
  * | `gatehouse:revocations`        | channel    | one message per revoked id (below)                |
  *
  * - Scores are epoch milliseconds (integers) from the writer's clock: the entry stops counting
- *   once `now >= score`. A re-revoke keeps the later expiry (`ZADD GT`).
+ *   once `now >= score`. A re-revoke keeps the later expiry (`ZADD GT`). A member scored `+inf`
+ *   is revoked for good; one whose score cannot be read fails closed the same way, logged once.
  * - `{revocations}` is a Cluster hash tag: both sets live in one slot, so one script can write
  *   both. Clients must not set ioredis' own `keyPrefix` option (it would prefix twice).
  * - Every key has a TTL, kept at least as far out as the set's highest score; members with a
@@ -36,7 +37,7 @@
 import { once } from 'node:events'
 import type { Cluster, Redis } from 'ioredis'
 import { RevocationMirror, revocationTargets, systemClock } from './mirror.ts'
-import { copyLiveEntries } from './redis-copy.ts'
+import { copyLiveEntries, ScoreReader } from './redis-copy.ts'
 import { decodeMessage } from './redis-scripts.ts'
 import { RevocationWriter, type RevocationWrite } from './redis-writer.ts'
 import type { Clock, RevocationEntry, RevocationList, RevocationLog } from './types.ts'
@@ -88,6 +89,7 @@ export class RedisRevocationList implements RevocationList {
   readonly #pageSize: number
   readonly #log: RevocationLog | undefined
   readonly #writer: RevocationWriter
+  readonly #scores: ScoreReader
   #started = false
   #closed = false
   #hasSynced = false
@@ -116,6 +118,7 @@ export class RedisRevocationList implements RevocationList {
     this.#sweepMs = options.sweepMs ?? 60_000
     this.#pageSize = options.pageSize ?? 10_000
     this.#log = options.log
+    this.#scores = new ScoreReader(options.log)
     this.#writer = new RevocationWriter({
       redis: options.redis,
       keys: this.#keys,
@@ -303,7 +306,7 @@ export class RedisRevocationList implements RevocationList {
     for (const kind of ['jti', 'sid'] as const) {
       await copyLiveEntries(this.#redis, this.#keys[kind], now, this.#pageSize, (id, expiresAt) => {
         this.#mirror.add(kind, id, expiresAt)
-      })
+      }, this.#scores)
     }
     if (generation !== this.#generation || this.#closed) return // the next 'ready' resyncs
     this.#hasSynced = true

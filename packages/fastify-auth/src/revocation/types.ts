@@ -18,6 +18,11 @@ export interface RevocationList {
   readonly staleness: number
   /** Number of live entries in the mirror. */
   readonly size: number
+  /**
+   * Revocations this instance holds but the shared store has not taken yet (queued while it
+   * was unreachable or too slow); undefined for a list without a shared store.
+   */
+  readonly pendingWrites?: number
   /** Resolves once the mirror holds a full copy of the list. */
   ready (): Promise<void>
   close (): Promise<void>

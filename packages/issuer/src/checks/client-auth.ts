@@ -1,10 +1,21 @@
 /**
- * Client authentication at the token, revocation and introspection endpoints
- * (RFC 6749 2.3: client_secret_basic, client_secret_post; none for public clients).
+ * Client authentication at the token, revocation, introspection and session-end endpoints
+ * (RFC 6749 2.3: client_secret_basic, client_secret_post; none for public clients), throttled:
+ * failures are counted per client_id and per IP (checks/failure-limit.ts).
  */
+import type { FastifyRequest } from 'fastify'
 import type { Client, ClientRegistry, AuthMethodName } from '../clients.ts'
-import { invalidClient, invalidRequest } from '../errors.ts'
-import type { FormParams } from './form.ts'
+import type { IssuerContext } from '../context.ts'
+import { invalidClient, invalidRequest, OAuthError } from '../errors.ts'
+import { FailureLimit, TooManyFailures, type Counted, type Lock } from './failure-limit.ts'
+import { formParams, type FormParams } from './form.ts'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The client `clientAuthentication` authenticated; null on endpoints that do not run it. */
+    client: Client | null
+  }
+}
 
 /** RFC 6749 2.3.1: id and secret are form-urlencoded before Basic encoding. */
 function formDecode (value: string): string {
@@ -24,8 +35,15 @@ function parseBasic (header: string): { id: string, secret: string } {
   return { id: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) }
 }
 
-/** Which client is calling, and with what proof. Throws invalid_client/invalid_request. */
-export function authenticateClient (authorization: string | undefined, params: FormParams, registry: ClientRegistry): Client {
+/** What the request presents: a client id, maybe a secret, and by which method. */
+export interface Credentials {
+  id: string
+  secret: string | undefined
+  method: AuthMethodName
+}
+
+/** Reads the credentials without checking them. Throws invalid_client/invalid_request. */
+export function presentedCredentials (authorization: string | undefined, params: FormParams): Credentials {
   let id: string | undefined
   let secret: string | undefined
   let method: AuthMethodName
@@ -45,7 +63,11 @@ export function authenticateClient (authorization: string | undefined, params: F
     method = 'none'
   }
   if (id === undefined || id === '') throw invalidClient('client authentication required')
+  return { id, secret, method }
+}
 
+/** Which registered client the credentials prove. Throws invalid_client. */
+export function verifyClient ({ id, secret, method }: Credentials, registry: ClientRegistry): Client {
   const client = registry.get(id)
   if (client === undefined) {
     registry.burnSecretCheck(secret ?? '')
@@ -56,4 +78,56 @@ export function authenticateClient (authorization: string | undefined, params: F
   }
   if (method !== 'none' && !client.matchesSecret(secret ?? '')) throw invalidClient()
   return client
+}
+
+const isAuthFailure = (err: unknown): err is OAuthError => err instanceof OAuthError && err.code === 'invalid_client'
+
+/**
+ * preHandler of every endpoint that authenticates clients: sets `request.client`. Failures are
+ * counted per address and per registered client_id (unknown ids would only fill the store).
+ * - An address past `clientAuthPerIp` is refused with 429 before any secret is checked.
+ * - A client_id past `clientAuthPerClient` answers its wrong secrets with 429 instead of 401,
+ *   but its right secret still works: client secrets are long random values that nobody
+ *   guesses, while refusing the right one would let anyone who knows a client_id (the
+ *   gateway's, say) lock it out, and with it every logout.
+ */
+export function clientAuthentication (ctx: IssuerContext): (request: FastifyRequest) => Promise<void> {
+  const limits = ctx.config.rateLimit
+  const limit = new FailureLimit(ctx.stores.authFailures, ctx.clock, limits.clientAuthWindow)
+  return async function authenticate (request) {
+    let credentials: Credentials | undefined
+    let malformed: OAuthError | undefined
+    try {
+      credentials = presentedCredentials(request.headers.authorization, formParams(request))
+    } catch (err) {
+      if (!isAuthFailure(err)) throw err
+      malformed = err
+    }
+    const counted: Counted[] = [{ kind: 'client-ip', id: request.ip, max: limits.clientAuthPerIp }]
+    if (credentials !== undefined && ctx.clients.get(credentials.id) !== undefined) {
+      counted.push({ kind: 'client', id: credentials.id, max: limits.clientAuthPerClient })
+    }
+    const { lock } = await limit.check(counted)
+    if (lock?.kind === 'client-ip') throw tooMany(lock)
+    try {
+      if (credentials === undefined) throw malformed ?? invalidClient()
+      request.client = verifyClient(credentials, ctx.clients)
+    } catch (err) {
+      if (!isAuthFailure(err)) throw err
+      await limit.fail(counted)
+      throw lock === null ? err : tooMany(lock)
+    }
+    request.clientId = request.client.id
+  }
+}
+
+function tooMany (lock: Lock): TooManyFailures {
+  const what = lock.kind === 'client' ? 'for this client' : 'from this address'
+  return new TooManyFailures(`too many failed client authentications ${what}, try again later`, lock.retryAfterSeconds)
+}
+
+/** The client `clientAuthentication` set: a route that authenticates clients without it is a bug. */
+export function authenticatedClient (request: FastifyRequest): Client {
+  if (request.client === null) throw new Error(`${request.routeOptions.url ?? request.url} runs without clientAuthentication`)
+  return request.client
 }

@@ -7,7 +7,7 @@ import type { IssuerContext, TokenResponse } from '../context.ts'
 import type { FormParams } from '../checks/form.ts'
 import { checkCodeVerifier } from '../checks/pkce.ts'
 import { invalidGrant, invalidRequest } from '../errors.ts'
-import { revokeAccessTokens } from '../revocation.ts'
+import { revokeAccessTokens, revokeFamily } from '../revocation.ts'
 import { hashToken } from '../tokens/token-service.ts'
 import { issueTokens } from './issue.ts'
 
@@ -21,10 +21,7 @@ export async function authorizationCodeGrant (ctx: IssuerContext, client: Client
   if (result.status === 'replayed') {
     // RFC 6749 4.1.2: a code used twice revokes the tokens issued from it.
     const issued = result.issued
-    if (issued?.familyId !== undefined) {
-      const family = await ctx.stores.refreshTokens.revokeFamily(issued.familyId, now)
-      await revokeAccessTokens(ctx, family?.accessTokens ?? [])
-    }
+    if (issued?.familyId !== undefined) await revokeFamily(ctx, issued.familyId)
     if (issued !== undefined) await revokeAccessTokens(ctx, [issued.accessToken])
     throw invalidGrant('authorization code was already used; its tokens are revoked')
   }

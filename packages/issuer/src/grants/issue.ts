@@ -4,6 +4,8 @@ import type { IssuerContext, TokenResponse } from '../context.ts'
 import type { IssuedAccessToken } from '../stores/types.ts'
 import { mintIdToken } from '../tokens/id-token.ts'
 import { newRefreshToken } from '../tokens/token-service.ts'
+import { invalidGrant } from '../errors.ts'
+import { revokeFamily } from '../revocation.ts'
 
 export interface Issuance {
   client: Client
@@ -59,8 +61,12 @@ export async function issueTokens (ctx: IssuerContext, issuance: Issuance): Prom
       issuedAt: now,
       expiresAt: Math.min(now + tokens.refreshTokenTtl * 1000, familyExpiresAt)
     }, accessToken)
-    // Logout revokes the session's families.
-    if (sid !== undefined) await ctx.stores.sessions.addFamily(sid, refresh.familyId)
+    // Logout revokes the session's families. Recording it is atomic with the session's end:
+    // a logout that won the race leaves nothing alive (the family and its token are revoked).
+    if (sid !== undefined && !await ctx.stores.sessions.addFamily(sid, refresh.familyId)) {
+      await revokeFamily(ctx, refresh.familyId)
+      throw invalidGrant('the session of this grant has ended')
+    }
     response.refresh_token = refresh.token
     familyId = refresh.familyId
   }

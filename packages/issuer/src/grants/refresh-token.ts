@@ -7,7 +7,7 @@ import type { IssuerContext, TokenResponse } from '../context.ts'
 import type { FormParams } from '../checks/form.ts'
 import { invalidGrant, invalidRequest } from '../errors.ts'
 import { newRefreshToken, parseRefreshToken } from '../tokens/token-service.ts'
-import { revokeAccessTokens } from '../revocation.ts'
+import { revokeAccessTokens, revokeFamily } from '../revocation.ts'
 import type { IssuedAccessToken, RotateResult } from '../stores/types.ts'
 import { mintIdToken } from '../tokens/id-token.ts'
 
@@ -35,6 +35,11 @@ export async function refreshTokenGrant (ctx: IssuerContext, client: Client, par
   const { family } = current
   // RFC 6749 10.4: a refresh token is bound to its client; another client's is unknown here.
   if (family.clientId !== client.id) throw invalidGrant('invalid refresh token')
+  // A family never outlives its session's end (logout), even one that escaped revocation.
+  if (family.sid !== undefined && await ctx.stores.sessions.hasEnded(family.sid)) {
+    await revokeFamily(ctx, family.id)
+    throw invalidGrant('the session of this grant has ended')
+  }
 
   const scope = ctx.scopes.select(params.scope, family.scope.split(' ').filter(Boolean))
   const grant = ctx.scopes.audience(scope, resources, client, family.audience)

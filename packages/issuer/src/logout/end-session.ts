@@ -5,7 +5,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type { IssuerContext } from '../context.ts'
-import { revokeAccessTokens } from '../revocation.ts'
+import { revokeFamily } from '../revocation.ts'
 import { notifyReceivers, type Delivery, type Receiver } from './backchannel.ts'
 
 export interface EndedSession {
@@ -21,16 +21,12 @@ function longestAccessTokenTtl (ctx: IssuerContext): number {
 }
 
 export async function endSession (ctx: IssuerContext, sid: string, log: FastifyBaseLogger): Promise<EndedSession> {
-  const now = ctx.clock.now()
   // Written first and always: gateways must reject the session's tokens even if the rest fails.
   await ctx.stores.revocations.revoke({ sid }, longestAccessTokenTtl(ctx))
   const ended = await ctx.stores.sessions.end(sid)
   if (ended === null) return { ended: false, notified: [] }
   ctx.metrics.sessionsEnded.inc()
-  for (const familyId of ended.families) {
-    const family = await ctx.stores.refreshTokens.revokeFamily(familyId, now)
-    await revokeAccessTokens(ctx, family?.accessTokens ?? [])
-  }
+  for (const familyId of ended.families) await revokeFamily(ctx, familyId)
   const receivers: Receiver[] = []
   for (const clientId of ended.clients) {
     const uri = ctx.clients.get(clientId)?.backchannelLogoutUri

@@ -5,15 +5,16 @@
  * is kept between requests.
  */
 import { randomBytes } from 'node:crypto'
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { IssuerContext } from '../context.ts'
-import { OAuthError, replyWithError } from '../errors.ts'
+import { OAuthError } from '../errors.ts'
 import { requestParams, resourceParams, type FormParams } from '../checks/form.ts'
 import { checkClientAndRedirect, UnsafeRequestError } from '../checks/redirect-uri.ts'
 import { authorizationResponse, parseAuthorizationRequest, type AuthorizationRequest } from '../checks/authorization-request.ts'
 import { csrfToken, isCsrfValid } from '../checks/csrf.ts'
+import { loginRefusal, signIn } from '../checks/sign-in.ts'
 import { consentPage, errorPage, loginPage } from '../pages/index.ts'
-import { currentSession, isSecure, startBrowserSession } from '../session/sessions.ts'
+import { currentSession, startBrowserSession } from '../session/sessions.ts'
 import type { SessionRecord } from '../stores/types.ts'
 import { hashToken } from '../tokens/token-service.ts'
 import { sendPage, originOf } from './html.ts'
@@ -29,7 +30,7 @@ function originalRequest (params: FormParams, resources: string[]): Record<strin
   return out
 }
 
-export function authoriseRoutes (ctx: IssuerContext, loginLimits: { preHandler: unknown[] }) {
+export function authoriseRoutes (ctx: IssuerContext) {
   return async function (app: FastifyInstance): Promise<void> {
     const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
       let params: FormParams
@@ -59,16 +60,9 @@ export function authoriseRoutes (ctx: IssuerContext, loginLimits: { preHandler: 
         return await redirect(reply, request, authorizationResponse(ctx, back, error))
       }
     }
-    // A person is on the other end of these routes: throttled sign-ins get a page, not JSON.
-    app.setErrorHandler(async (error: FastifyError, request, reply) => {
-      if (error.statusCode === 429) {
-        return await sendPage(reply, errorPage({ title: 'Too many sign-in attempts', message: 'Wait a few minutes, then try again.' }), 429)
-      }
-      return replyWithError(error, request, reply)
-    })
     for (const path of ['/oauth2/authorise', '/oauth2/authorize']) {
       app.get(path, handler)
-      app.post(path, { preHandler: loginLimits.preHandler as never }, handler)
+      app.post(path, handler)
     }
   }
 }
@@ -81,28 +75,29 @@ async function redirect (reply: FastifyReply, request: FastifyRequest, location:
 /** The named steps: who is the user, did they consent, then issue. */
 async function authorize (ctx: IssuerContext, request: FastifyRequest, reply: FastifyReply, authz: AuthorizationRequest, hidden: Record<string, string>, params: FormParams): Promise<FastifyReply> {
   const isForm = request.method === 'POST' && params.csrf !== undefined
-  if (isForm && !isCsrfValid(request, params.csrf)) {
+  let session = await currentSession(ctx, request)
+  if (isForm && !isCsrfValid(ctx, request, reply, session, params.csrf)) {
     return await sendPage(reply, errorPage({ title: 'Please try again', message: 'This form has expired or was not sent from this site. Go back to the application and start again.' }), 403)
   }
   const formTargets = [originOf(authz.redirectUri)]
-  let session = await currentSession(ctx, request)
   let justLoggedIn = false
 
   // Step 1: authentication.
   if (isForm && params.username !== undefined) {
-    const user = await ctx.users.authenticate(params.username, params.password ?? '')
-    ctx.metrics.signIns.inc(user === null ? 'failure' : 'success')
-    if (user === null) {
-      request.log.info({ client_id: authz.client.id }, 'login failed')
-      const page = loginPage({ clientName: authz.client.name, action: request.url.split('?')[0] ?? '/oauth2/authorise', hidden, csrf: csrfToken(request, reply, isSecure(ctx)), username: params.username, error: 'Invalid username or password.' })
-      return await sendPage(reply, page, 401, formTargets)
+    // Throttled: checks/sign-in.ts counts failures per username and IP, and locks.
+    const result = await signIn(ctx, params.username, params.password ?? '', request.ip)
+    if (result.status !== 'ok') {
+      request.log.info({ client_id: authz.client.id, result: result.status }, 'login failed')
+      const refused = loginRefusal(result, reply)
+      const page = loginPage({ clientName: authz.client.name, action: request.url.split('?')[0] ?? '/oauth2/authorise', hidden, csrf: csrfToken(ctx, request, reply, session), username: params.username, error: refused.message })
+      return await sendPage(reply, page, refused.status, formTargets)
     }
-    session = await startBrowserSession(ctx, reply, user.subject)
+    session = await startBrowserSession(ctx, reply, result.user.subject, session, request.log)
     justLoggedIn = true
   }
   if (!justLoggedIn && needsLogin(ctx, authz, session)) {
     if (authz.prompt.has('none')) throw new OAuthError('login_required', 400, 'the user is not signed in')
-    const page = loginPage({ clientName: authz.client.name, action: '/oauth2/authorise', hidden, csrf: csrfToken(request, reply, isSecure(ctx)), ...(authz.loginHint === undefined ? {} : { username: authz.loginHint }) })
+    const page = loginPage({ clientName: authz.client.name, action: '/oauth2/authorise', hidden, csrf: csrfToken(ctx, request, reply, session), ...(authz.loginHint === undefined ? {} : { username: authz.loginHint }) })
     return await sendPage(reply, page, 200, formTargets)
   }
   if (session === null) throw new OAuthError('login_required', 400, 'the user is not signed in')
@@ -130,7 +125,7 @@ async function authorize (ctx: IssuerContext, request: FastifyRequest, reply: Fa
           scopes: authz.scope.map((name) => ({ name, description: ctx.scopes.description(name) ?? name })),
           action: '/oauth2/authorise',
           hidden: consentHidden,
-          csrf: csrfToken(request, reply, isSecure(ctx))
+          csrf: csrfToken(ctx, request, reply, session)
         })
         return await sendPage(reply, page, 200, formTargets)
       }

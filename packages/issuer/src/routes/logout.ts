@@ -1,8 +1,9 @@
 /**
  * /oauth2/logout, GET and POST (OIDC RP-Initiated Logout 1.0). Ends the SSO session through
  * `endSession` and redirects only to a registered post_logout_redirect_uri; anything else
- * shows the signed-out page. Without a valid id_token_hint the user confirms first, so a
- * third-party page cannot sign them out.
+ * shows the signed-out page. The user confirms first unless the id_token_hint names the very
+ * session this browser holds: a link carrying someone else's id_token (an attacker's own,
+ * say) must not sign the victim out unasked.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { IssuerContext } from '../context.ts'
@@ -11,7 +12,8 @@ import { csrfToken, isCsrfValid } from '../checks/csrf.ts'
 import { OAuthError } from '../errors.ts'
 import { endSession } from '../logout/end-session.ts'
 import { errorPage, loggedOutPage, logoutConfirmPage } from '../pages/index.ts'
-import { clearSessionCookie, currentSession, isSecure } from '../session/sessions.ts'
+import { clearSessionCookie, currentSession } from '../session/sessions.ts'
+import { safeEqual } from '../secrets.ts'
 import { sendPage, originOf } from './html.ts'
 
 interface LogoutRequest {
@@ -19,7 +21,6 @@ interface LogoutRequest {
   /** Where to go afterwards, when registered for the client. */
   redirect?: string
   state?: string
-  hinted: boolean
 }
 
 async function readLogoutRequest (ctx: IssuerContext, params: FormParams): Promise<LogoutRequest> {
@@ -39,8 +40,7 @@ async function readLogoutRequest (ctx: IssuerContext, params: FormParams): Promi
   return {
     ...(typeof hint?.sid === 'string' ? { sid: hint.sid } : {}),
     ...(redirect === undefined ? {} : { redirect }),
-    ...(params.state === undefined ? {} : { state: params.state.slice(0, 2048) }),
-    hinted: hint !== null
+    ...(params.state === undefined ? {} : { state: params.state.slice(0, 2048) })
   }
 }
 
@@ -57,12 +57,14 @@ export function logoutRoutes (ctx: IssuerContext) {
         return await sendPage(reply, errorPage({ title: 'Sign-out request not valid', message: err.description ?? err.code }), 400)
       }
       const session = await currentSession(ctx, request)
-      const confirmed = request.method === 'POST' && params.confirm === 'yes' && isCsrfValid(request, params.csrf)
-      // A signed hint proves an application of ours asked; otherwise the user must confirm.
-      if (session !== null && !logout.hinted && !confirmed) {
+      const confirmed = request.method === 'POST' && params.confirm === 'yes' && isCsrfValid(ctx, request, reply, session, params.csrf)
+      // A hint for this browser's own session proves its application asked; any other hint
+      // proves only that someone holds an id_token, so the user confirms.
+      const hintsThisSession = session !== null && logout.sid !== undefined && safeEqual(logout.sid, session.sid)
+      if (session !== null && !hintsThisSession && !confirmed) {
         const hidden: Record<string, string> = {}
         for (const [k, v] of Object.entries(params)) if (v !== undefined && k !== 'csrf' && k !== 'confirm') hidden[k] = v
-        const page = logoutConfirmPage({ action: '/oauth2/logout', hidden, csrf: csrfToken(request, reply, isSecure(ctx)) })
+        const page = logoutConfirmPage({ action: '/oauth2/logout', hidden, csrf: csrfToken(ctx, request, reply, session), username: ctx.users.bySubject(session.subject)?.username ?? session.subject })
         return await sendPage(reply, page, 200, logout.redirect === undefined ? [] : [originOf(logout.redirect)])
       }
       const sids = new Set([session?.sid, logout.sid].filter((s): s is string => s !== undefined))

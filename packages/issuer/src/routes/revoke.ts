@@ -4,7 +4,7 @@
  */
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { endSession } from '../logout/end-session.ts'
-import { authenticateClient } from '../checks/client-auth.ts'
+import { authenticatedClient } from '../checks/client-auth.ts'
 import { formParams } from '../checks/form.ts'
 import type { Client } from '../clients.ts'
 import type { IssuerContext } from '../context.ts'
@@ -46,7 +46,7 @@ export function revokeRoute (ctx: IssuerContext) {
   return async function (app: FastifyInstance): Promise<void> {
     app.post('/oauth2/revoke', async (request, reply) => {
       const params = formParams(request)
-      const client = authenticateClient(request.headers.authorization, params, ctx.clients)
+      const client = authenticatedClient(request)
       if (params.token === undefined) throw invalidRequest('token is required')
       // The hint only orders the search (RFC 7009 2.1); both kinds are tried whatever it says.
       const outcome = await revokeToken(ctx, client, params.token, request.log)

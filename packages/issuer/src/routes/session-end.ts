@@ -5,7 +5,7 @@
  * `audience`, for the gateway to deliver to the resource servers registered with it.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { authenticateClient } from '../checks/client-auth.ts'
+import { authenticatedClient } from '../checks/client-auth.ts'
 import { formParams } from '../checks/form.ts'
 import type { IssuerContext } from '../context.ts'
 import { invalidRequest, OAuthError } from '../errors.ts'
@@ -43,8 +43,7 @@ export function sessionEndRoute (ctx: IssuerContext) {
   return async function (app: FastifyInstance): Promise<void> {
     app.post('/oauth2/session/end', async (request, reply) => {
       const params = formParams(request)
-      const client = authenticateClient(request.headers.authorization, params, ctx.clients)
-      request.clientId = client.id
+      const client = authenticatedClient(request)
       // Authenticated but not trusted: a 403 says "who you are is known, this is not for you".
       if (!client.revokesAnyToken) throw new OAuthError('unauthorized_client', 403, 'only a gateway client (revokesAnyToken) may end sessions', false)
       if (params.token === undefined) throw invalidRequest('token is required')

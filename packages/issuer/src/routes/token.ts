@@ -1,7 +1,6 @@
 /** POST /oauth2/token (RFC 6749 3.2): authenticate the client, run its grant, answer no-store. */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { authenticateClient } from '../checks/client-auth.ts'
-import { authenticatedClient } from '../checks/rate-limit-key.ts'
+import { authenticatedClient } from '../checks/client-auth.ts'
 import { formParams, resourceParams, type FormParams } from '../checks/form.ts'
 import type { Client } from '../clients.ts'
 import type { IssuerContext, TokenResponse } from '../context.ts'
@@ -25,8 +24,7 @@ export function tokenRoute (ctx: IssuerContext, rateLimit: Record<string, unknow
     app.post('/oauth2/token', { config: rateLimit === undefined ? {} : { rateLimit } }, async (request, reply) => {
       const params = formParams(request)
       const resources = resourceParams(request)
-      const client = authenticatedClient(request) ?? authenticateClient(request.headers.authorization, params, ctx.clients)
-      request.clientId = client.id
+      const client = authenticatedClient(request)
       const grantType = params.grant_type
       if (grantType === undefined) throw invalidRequest('grant_type is required')
       const grant = grants.get(grantType)

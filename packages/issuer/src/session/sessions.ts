@@ -1,16 +1,14 @@
 /**
  * The issuer's SSO session: a record in the store, pointed at by a signed, httpOnly,
- * SameSite=Lax cookie (Secure when the issuer is https). The password grant gets a
+ * SameSite=Lax cookie (named and scoped by `cookies.ts`). The password grant gets a
  * cookie-less session too, so its tokens carry a `sid` and logout can revoke them.
  */
 import { randomBytes } from 'node:crypto'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { IssuerContext } from '../context.ts'
+import { endSession } from '../logout/end-session.ts'
 import type { SessionRecord } from '../stores/types.ts'
-
-export function isSecure (ctx: IssuerContext): boolean {
-  return ctx.config.issuer.startsWith('https:')
-}
+import { cookiePolicy } from './cookies.ts'
 
 /** A new session for `subject`, authenticated now. */
 export async function createSession (ctx: IssuerContext, subject: string): Promise<SessionRecord> {
@@ -28,27 +26,27 @@ export async function createSession (ctx: IssuerContext, subject: string): Promi
 
 /** The browser's live session, or null (no cookie, bad signature, ended or expired). */
 export async function currentSession (ctx: IssuerContext, request: FastifyRequest): Promise<SessionRecord | null> {
-  const raw = request.cookies[ctx.config.session.cookieName]
+  const raw = request.cookies[cookiePolicy(ctx).session]
   if (raw === undefined) return null
   const unsigned = request.unsignCookie(raw)
   if (!unsigned.valid || unsigned.value === null) return null
   return await ctx.stores.sessions.get(unsigned.value, ctx.clock.now())
 }
 
-/** Starts a browser session; a fresh sid on every login (no session fixation). */
-export async function startBrowserSession (ctx: IssuerContext, reply: FastifyReply, subject: string): Promise<SessionRecord> {
+/**
+ * Starts a browser session with a fresh sid (no session fixation). A sign-in replaces the
+ * browser's previous session: that one is ended as a logout would end it, so a shared
+ * browser never keeps the previous user's tokens alive.
+ */
+export async function startBrowserSession (ctx: IssuerContext, reply: FastifyReply, subject: string, previous: SessionRecord | null, log: FastifyBaseLogger): Promise<SessionRecord> {
+  if (previous !== null) await endSession(ctx, previous.sid, log)
   const session = await createSession(ctx, subject)
-  reply.setCookie(ctx.config.session.cookieName, session.sid, {
-    signed: true,
-    httpOnly: true,
-    sameSite: 'lax',
-    secure: isSecure(ctx),
-    path: '/',
-    maxAge: ctx.config.session.ttl
-  })
+  const cookies = cookiePolicy(ctx)
+  reply.setCookie(cookies.session, session.sid, { ...cookies.attributes, signed: true, sameSite: 'lax', maxAge: ctx.config.session.ttl })
   return session
 }
 
 export function clearSessionCookie (ctx: IssuerContext, reply: FastifyReply): void {
-  reply.clearCookie(ctx.config.session.cookieName, { path: '/', httpOnly: true, sameSite: 'lax', secure: isSecure(ctx) })
+  const cookies = cookiePolicy(ctx)
+  reply.clearCookie(cookies.session, { ...cookies.attributes, sameSite: 'lax' })
 }

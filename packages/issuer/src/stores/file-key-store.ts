@@ -8,6 +8,7 @@ import { link, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { UnusableStoreError } from '@gatehouse/shared/store-error'
 import { checkSecretName, newSecret } from './policy.ts'
 import type { KeyStore, SigningKeyRecord } from './types.ts'
 
@@ -101,15 +102,22 @@ export class FileKeyStore implements KeyStore {
       if (isCode(err, 'ENOENT')) return { keys: [] }
       throw err
     }
+    // Never overwritten when unreadable: its keys may still verify live tokens. The operator
+    // decides (restore it, or move it away to start over with a new key).
+    const corrupt = (why: string): UnusableStoreError =>
+      new UnusableStoreError(`signing keys file ${this.#file} ${why}; restore it from a backup, or move it away to start with a new key`)
     let parsed: unknown
     try {
       parsed = JSON.parse(text)
     } catch (err) {
-      throw new Error(`${this.#file} is not valid JSON: ${(err as Error).message}`)
+      throw corrupt(`is not valid JSON (${(err as Error).message})`)
     }
     if (typeof parsed !== 'object' || parsed === null || !Array.isArray((parsed as KeyFile).keys)) {
-      throw new Error(`${this.#file} is not a Gatehouse key file (expected {"keys": [...]})`)
+      throw corrupt('is not a Gatehouse key file (expected {"keys": [...]})')
     }
+    const keys = (parsed as KeyFile).keys as unknown[]
+    const bad = keys.findIndex((record) => !isKeyRecord(record))
+    if (bad >= 0) throw corrupt(`holds a malformed key at keys[${bad}]`)
     return parsed as KeyFile
   }
 
@@ -185,6 +193,15 @@ async function isStale (lock: string): Promise<boolean> {
   }
 }
 
+/** The fields a stored key needs (the JWKs themselves are checked by jose when imported). */
+function isKeyRecord (value: unknown): value is SigningKeyRecord {
+  if (typeof value !== 'object' || value === null) return false
+  const r = value as Record<string, unknown>
+  return typeof r.kid === 'string' && r.kid !== '' && typeof r.alg === 'string' &&
+    typeof r.privateJwk === 'object' && r.privateJwk !== null && typeof r.publicJwk === 'object' && r.publicJwk !== null &&
+    Number.isFinite(r.createdAt) && Number.isFinite(r.activatesAt)
+}
+
 /** The secret in `file`, or undefined when there is none yet. */
 async function readSecret (file: string): Promise<string | undefined> {
   let value: string
@@ -194,7 +211,7 @@ async function readSecret (file: string): Promise<string | undefined> {
     if (isCode(err, 'ENOENT')) return undefined
     throw err
   }
-  if (value === '') throw new Error(`${file} is empty; delete it to have a new secret created`)
+  if (value === '') throw new UnusableStoreError(`secret file ${file} is empty; delete it to have a new secret created`)
   return value
 }
 

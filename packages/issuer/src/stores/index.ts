@@ -11,11 +11,13 @@ import type { IssuerStores } from './types.ts'
 import { FileKeyStore } from './file-key-store.ts'
 import { MemoryRefreshTokenStore } from './memory.ts'
 import { MemoryCodeStore } from './memory-codes.ts'
+import { MemoryFailureCounter } from './memory-failures.ts'
 import { MemoryConsentStore, MemorySessionStore } from './memory-sessions.ts'
 import { RedisKeyStore, RedisRefreshTokenStore } from './redis.ts'
 import { RedisCodeStore } from './redis-codes.ts'
+import { RedisFailureCounter } from './redis-failures.ts'
 import { RedisConsentStore, RedisSessionStore } from './redis-sessions.ts'
-import { createRedisClient, createSubscriberClient, type RedisClient } from './redis-connection.ts'
+import { checkRedis, createRedisClient, createSubscriberClient, type RedisClient } from './redis-connection.ts'
 
 function watchConnection (client: RedisClient, name: string, log: FastifyBaseLogger): void {
   let down = false
@@ -43,6 +45,15 @@ export async function createStores (config: IssuerConfig, options: StoreOptions)
   // Without a listener ioredis prints every failed reconnect; log them once per state change.
   watchConnection(redis, 'redis', options.log)
   watchConnection(subscriber, 'redis subscriber', options.log)
+  // At start the store must answer (one readable line and exit 1 otherwise, README
+  // "Operations"); once running, an outage is a 503 with Retry-After and /readyz at 503.
+  try {
+    await checkRedis(redis, config.redis)
+  } catch (err) {
+    subscriber.disconnect()
+    redis.disconnect()
+    throw err
+  }
   const revocations = new RedisRevocationList({ redis, subscriber, clock: options.clock, log: options.log })
   return {
     kind: 'redis',
@@ -51,6 +62,7 @@ export async function createStores (config: IssuerConfig, options: StoreOptions)
     codes: new RedisCodeStore(redis),
     sessions: new RedisSessionStore(redis),
     consents: new RedisConsentStore(redis),
+    authFailures: new RedisFailureCounter(redis),
     revocations,
     redis,
     ping: async () => { await redis.ping() },
@@ -63,7 +75,7 @@ export async function createStores (config: IssuerConfig, options: StoreOptions)
 }
 
 export function createMemoryStores (config: Pick<IssuerConfig, 'dataDir'>, options: StoreOptions): IssuerStores {
-  options.log.warn('embedded in-memory store: codes, sessions, consents, refresh tokens and revocations live in this process only; set REDIS_URL to share state between instances')
+  options.log.warn('embedded in-memory store: codes, sessions, consents, refresh tokens, revocations and sign-in failure counts live in this process only; set REDIS_URL to share state between instances')
   const revocations = new MemoryRevocationList({ clock: options.clock })
   return {
     kind: 'memory',
@@ -72,6 +84,7 @@ export function createMemoryStores (config: Pick<IssuerConfig, 'dataDir'>, optio
     codes: new MemoryCodeStore(options.clock),
     sessions: new MemorySessionStore(options.clock),
     consents: new MemoryConsentStore(options.clock),
+    authFailures: new MemoryFailureCounter(options.clock),
     revocations,
     ping: async () => {},
     close: async () => { await revocations.close() }

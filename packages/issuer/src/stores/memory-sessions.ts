@@ -11,6 +11,8 @@ interface StoredSession {
   session: SessionRecord
   clients: Set<string>
   families: Set<string>
+  /** Ended by `end`: kept until it would have expired, as a marker. */
+  ended: boolean
 }
 
 /**
@@ -28,26 +30,39 @@ export class MemorySessionStore implements SessionStore {
 
   async create (session: SessionRecord): Promise<void> {
     if (session.expiresAt <= session.createdAt) return
-    this.#sessions.set(session.sid, { session: { ...session }, clients: new Set(), families: new Set() }, session.expiresAt)
+    this.#sessions.set(session.sid, { session: { ...session }, clients: new Set(), families: new Set(), ended: false }, session.expiresAt)
   }
 
   async get (sid: string, now: number): Promise<SessionRecord | null> {
     const stored = this.#sessions.get(sid, now)
-    return stored === undefined ? null : { ...stored.session }
+    return stored === undefined || stored.ended ? null : { ...stored.session }
   }
 
   async addClient (sid: string, clientId: string): Promise<void> {
-    this.#sessions.peek(sid)?.clients.add(clientId)
+    this.#live(sid)?.clients.add(clientId)
   }
 
-  async addFamily (sid: string, familyId: string): Promise<void> {
-    this.#sessions.peek(sid)?.families.add(familyId)
+  async addFamily (sid: string, familyId: string): Promise<boolean> {
+    const stored = this.#live(sid)
+    stored?.families.add(familyId)
+    return stored !== undefined
   }
 
   async end (sid: string): Promise<{ session: SessionRecord, clients: string[], families: string[] } | null> {
-    const stored = this.#sessions.take(sid)
+    const stored = this.#live(sid)
     if (stored === undefined) return null
-    return { session: { ...stored.session }, clients: [...stored.clients], families: [...stored.families] }
+    const ended = { session: { ...stored.session }, clients: [...stored.clients], families: [...stored.families] }
+    this.#sessions.set(sid, { ...stored, clients: new Set(), families: new Set(), ended: true }, stored.session.expiresAt)
+    return ended
+  }
+
+  async hasEnded (sid: string): Promise<boolean> {
+    return this.#sessions.peek(sid)?.ended === true
+  }
+
+  #live (sid: string): StoredSession | undefined {
+    const stored = this.#sessions.peek(sid)
+    return stored?.ended === false ? stored : undefined
   }
 }
 

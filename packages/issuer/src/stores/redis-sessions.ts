@@ -5,16 +5,30 @@
  */
 import type { RedisClient } from './redis-connection.ts'
 import { checkConsentTtl } from './policy.ts'
-import { execOrThrow, HSET_IF_EXISTS, keyPart, ttl, withScripts, type ScriptClient } from './redis-scripts.ts'
+import { execOrThrow, keyPart, ttl, withScripts, type ScriptClient } from './redis-scripts.ts'
 import type { ConsentStore, SessionRecord, SessionStore } from './types.ts'
 
-// KEYS: the session. Reads and deletes in one step, so of two concurrent logouts exactly one
-// gets the session (and notifies its clients).
+// KEYS: the session. Reads and ends it in one step, so of two concurrent logouts exactly one
+// gets the session (and notifies its clients). The hash becomes the marker `ended`, kept for
+// the rest of the session's lifetime (its TTL is unchanged).
 const END_SESSION = `
+if redis.call('HEXISTS', KEYS[1], 'data') == 0 then return false end
 local fields = redis.call('HGETALL', KEYS[1])
-if #fields == 0 then return false end
+local left = redis.call('PTTL', KEYS[1])
 redis.call('DEL', KEYS[1])
+if left > 0 then
+  redis.call('HSET', KEYS[1], 'ended', '1')
+  redis.call('PEXPIRE', KEYS[1], left)
+end
 return fields
+`
+
+// KEYS: the session. ARGV: field, value. Sets it only on a live session (one with data, not
+// ended), so a family recorded after the logout is reported and revoked, never kept.
+const HSET_IF_LIVE = `
+if redis.call('HEXISTS', KEYS[1], 'data') == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
 `
 
 // KEYS: the consent. ARGV: now, the new scopes' expiresAt, the scopes.
@@ -38,7 +52,7 @@ return 1
 const SCRIPTS = {
   gatehouseSessionEnd: { lua: END_SESSION, numberOfKeys: 1 },
   gatehouseConsentGrant: { lua: GRANT, numberOfKeys: 1 },
-  gatehouseHsetIfExists: HSET_IF_EXISTS
+  gatehouseSessionAdd: { lua: HSET_IF_LIVE, numberOfKeys: 1 }
 }
 
 type Scripts = ScriptClient<keyof typeof SCRIPTS>
@@ -77,11 +91,15 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async addClient (sid: string, clientId: string): Promise<void> {
-    await this.#scripts.gatehouseHsetIfExists(this.#key(sid), `client:${clientId}`, '1')
+    await this.#scripts.gatehouseSessionAdd(this.#key(sid), `client:${clientId}`, '1')
   }
 
-  async addFamily (sid: string, familyId: string): Promise<void> {
-    await this.#scripts.gatehouseHsetIfExists(this.#key(sid), `family:${familyId}`, '1')
+  async addFamily (sid: string, familyId: string): Promise<boolean> {
+    return await this.#scripts.gatehouseSessionAdd(this.#key(sid), `family:${familyId}`, '1') === 1
+  }
+
+  async hasEnded (sid: string): Promise<boolean> {
+    return await this.#redis.hexists(this.#key(sid), 'ended') === 1
   }
 
   async end (sid: string): Promise<{ session: SessionRecord, clients: string[], families: string[] } | null> {
@@ -96,7 +114,7 @@ export class RedisSessionStore implements SessionStore {
       else if (field.startsWith('client:')) clients.push(field.slice('client:'.length))
       else if (field.startsWith('family:')) families.push(field.slice('family:'.length))
     }
-    // Every write goes through create (data first) or HSET-if-exists, so data is always there.
+    // Every write goes through create (data first) or HSET-if-live, so data is always there.
     if (session === undefined) throw new Error(`session ${sid} had no data`)
     return { session, clients, families }
   }

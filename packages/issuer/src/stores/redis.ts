@@ -23,6 +23,9 @@
  * - `gatehouse:consent:{<subject>}:<clientId>` (redis-sessions.ts): hash, scope -> expiresAt,
  *   `ttlMs` after the last grant that included it. TTL: the latest of those. All the consents
  *   of one subject share a slot.
+ * - `gatehouse:fail:<kind>:{<id>}` (redis-failures.ts): hash. `count` -> failures in the window,
+ *   `resetAt` -> its end. `kind` is `username`, `login-ip`, `client` or `client-ip`. TTL: the
+ *   window's end.
  *
  * Records are stored as JSON written by Node and handed back as is: scripts decode them to
  * read a field but never re-encode them (Lua's cjson would turn `[]` into `{}`).

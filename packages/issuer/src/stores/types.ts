@@ -149,13 +149,23 @@ export interface SessionStore {
   get (sid: string, now: number): Promise<SessionRecord | null>
   /** Remembers that `clientId` got tokens in this session (back-channel logout goes to it). */
   addClient (sid: string, clientId: string): Promise<void>
-  /** Remembers a refresh token family of this session (revoked at logout). */
-  addFamily (sid: string, familyId: string): Promise<void>
   /**
-   * Atomically removes the session and returns it with its clients and families; null when it
-   * was not there (already ended: logout is idempotent).
+   * Remembers a refresh token family of this session (revoked at logout). Atomic with `end`:
+   * true when recorded; false when the session has ended (or expired), and then the caller
+   * revokes the family, so a code exchange racing a logout never leaves a family alive.
+   */
+  addFamily (sid: string, familyId: string): Promise<boolean>
+  /**
+   * Atomically ends the session and returns it with its clients and families; null when it
+   * was not there (already ended: logout is idempotent). An ended session leaves a marker
+   * for the rest of its lifetime (see `hasEnded`).
    */
   end (sid: string): Promise<{ session: SessionRecord, clients: string[], families: string[] } | null>
+  /**
+   * True when `end` ended this session and its lifetime has not run out. An expired session is
+   * not "ended": its refresh token families keep their own lifetimes.
+   */
+  hasEnded (sid: string): Promise<boolean>
 }
 
 export interface ConsentStore {
@@ -163,6 +173,32 @@ export interface ConsentStore {
   get (subject: string, clientId: string, now: number): Promise<string[]>
   /** Adds `scopes` to what was granted, for `ttlMs`. */
   grant (subject: string, clientId: string, scopes: string[], ttlMs: number, now: number): Promise<void>
+}
+
+/** What failed attempts are counted under: see `FailureCounter`. */
+export type FailureKind = 'username' | 'login-ip' | 'client' | 'client-ip'
+
+/** The failures of one window, which opens at the first failure and has a fixed end. */
+export interface FailureCount {
+  count: number
+  /** When the window ends: from then on the count starts again from 0. */
+  resetAt: number
+}
+
+/**
+ * Failed attempts (wrong passwords, wrong client secrets) counted in fixed windows, so that
+ * what failed too often can be locked until its window ends (checks/failure-limit.ts).
+ */
+export interface FailureCounter {
+  /**
+   * Atomically adds one failure. With no open window at `now`, it opens one that ends at
+   * `now + windowMs`; later failures in it keep that end.
+   */
+  add (kind: FailureKind, id: string, windowMs: number, now: number): Promise<FailureCount>
+  /** The failures of the window open at `now`, or null when there is none. */
+  get (kind: FailureKind, id: string, now: number): Promise<FailureCount | null>
+  /** Forgets the failures (after a successful sign-in). */
+  clear (kind: FailureKind, id: string): Promise<void>
 }
 
 /** Everything the issuer keeps, behind one object. */
@@ -174,6 +210,8 @@ export interface IssuerStores {
   sessions: SessionStore
   consents: ConsentStore
   revocations: RevocationList
+  /** Failed sign-ins and client authentications (throttling). */
+  authFailures: FailureCounter
   /** The ioredis client when Redis is used, handed to @fastify/rate-limit (its store contract). */
   readonly redis?: unknown
   /** Readiness: resolves when the backing store answers. */
