@@ -169,8 +169,8 @@ t.test('missing scope: 403 insufficient_scope naming the scope', async (t) => {
   t.equal((await get('write-only POST', bearer(writeOnly), { method: 'POST', body: '{}' })).status, 200, 'POST with api:write')
 })
 
-// PRODUCT.md, issue 4 (7), README: a missing token too gets error="invalid_token" in the
-// challenge (RFC 6750 3.1 says SHOULD NOT; the product contract wins).
+// docs/product.md (The gateway, errors), issue 4 (7): a missing token too gets
+// error="invalid_token" in the challenge (RFC 6750 3.1 says SHOULD NOT; the product contract wins).
 t.test('missing token: 401, WWW-Authenticate: Bearer ... error="invalid_token"', async (t) => {
   for (const headers of [{}, { authorization: '' }] as Array<Record<string, string>>) {
     const res = await get('no token', headers)

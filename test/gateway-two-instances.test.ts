@@ -2,7 +2,8 @@
  * Two gateway processes sharing one redis-server with the issuer: a logout through gateway A is
  * enforced by gateway B within a bound (measured), other sessions of the same user keep
  * working, the resource server gets its back-channel logout, and a repeated logout is a 200.
- * Last, with the issuer stopped: a logout is a 502, yet the token is refused everywhere (README).
+ * Last, with the issuer stopped: a logout is a 502, yet the token is refused everywhere
+ * (docs/product.md, The gateway: Logout).
  */
 import t from 'tap'
 import { bearer, request, startGateway, startStack, summarize, userSession, waitFor, type GatewayProcess, type UserSession } from './fixtures/processes.ts'
@@ -142,8 +143,8 @@ t.test('the refresh token of a logged-out session is dead', async (t) => {
   t.equal(res.body.error, 'invalid_grant')
 })
 
-// Last: stops the issuer. README: "If the issuer cannot be reached the answer is a 502, but the
-// token is already refused by this gateway and, through Redis, by every other."
+// Last: stops the issuer. docs/product.md: "An issuer that cannot be reached at all is a 502, but
+// the token is already refused by this gateway and, through Redis, by every other."
 t.test('logout while the issuer is down', async (t) => {
   // A gateway that has served tokens but never handled a logout yet.
   const c = await startGateway(t, stack.dir, issuer, resourceServer, { name: 'gateway-c', redis: stack.redis! })

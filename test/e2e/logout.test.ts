@@ -24,7 +24,7 @@ const as = await discover(issuer)
 const status = async (gateway: GatewayProcess, token: string): Promise<number> =>
   (await request(`${gateway.url}/api/me`, { headers: bearer(token) })).status
 
-/** How long a revocation may take to reach the other gateway (README: milliseconds; bound 1 s). */
+/** How long a revocation may take to reach another gateway (docs/product.md: ms; bound 1 s). */
 const BOUND_MS = 1000
 
 interface LogoutAnswer { revoked: boolean, session_ended: boolean, sid: string | null, notified: Array<{ uri: string, ok: boolean, status?: number }> }

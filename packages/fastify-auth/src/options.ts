@@ -1,5 +1,5 @@
 /**
- * Checks AuthOptions once, at construction (so a bad option fails at boot, STYLE.md Plugins),
+ * Checks AuthOptions once, at construction (so a bad option fails at boot, not on a request),
  * and fills in the defaults.
  */
 import { MemoryRevocationList } from './revocation/memory.ts'

@@ -14,8 +14,8 @@ function quoted (value: string): string {
 export function bearerChallenge (err: AuthError, realm = 'gatehouse'): string | undefined {
   if (err.status === 503) return undefined
   // A missing token gets error="invalid_token" too. RFC 6750 3.1 says it SHOULD carry no error
-  // code, but the product contract (PRODUCT.md, Gateway) promises invalid_token for missing,
-  // invalid, expired and revoked tokens alike, and clients match on it.
+  // code, but the product contract (docs/product.md, The gateway) promises invalid_token for
+  // missing, invalid, expired and revoked tokens alike, and clients match on it.
   let challenge = `Bearer realm=${quoted(realm)}`
   challenge += `, error=${quoted(err.code ?? 'invalid_token')}, error_description=${quoted(err.description)}`
   if (err.scope !== undefined) challenge += `, scope=${quoted(err.scope)}`

@@ -1,4 +1,4 @@
-/** Bad options fail at boot, with a message naming the option (STYLE.md, Plugins). */
+/** Bad options fail at boot (at register time), with a message naming the option. */
 import t from 'tap'
 import Fastify from 'fastify'
 import gatehouseAuth, { AuthOptionsError, TokenVerifier, type AuthOptions } from '../src/index.ts'

@@ -1,5 +1,5 @@
 /**
- * The one contract suite for `RevocationList`, run against every store (STYLE.md, Tests).
+ * The one contract suite for `RevocationList`, run against every store, so they cannot drift.
  * Not a test file itself: `revocation-memory.test.ts` and `revocation-redis.test.ts` call it.
  */
 import type { Test } from 'tap'

@@ -43,7 +43,7 @@ export function createRevocations (config: GatewayConfig, log: RevocationLog & {
 
 /**
  * At start Redis must answer (else an UnusableStoreError: the CLI prints one line and exits 1,
- * as the issuer does, README "Operations"): a gateway started without Redis would know no
+ * as the issuer does, docs/operations.md "At start"): a gateway started without Redis would know no
  * revocation at all, and a fail-open one would serve every revoked token. Then waits for the
  * first full copy, at most FIRST_SYNC_MS (a long list goes on loading in the background,
  * /readyz not ready meanwhile). Once running, an outage is ridden out per

@@ -28,7 +28,7 @@ t.test('a logout on one gateway is enforced by the other', async (t) => {
   t.equal(res.statusCode, 200)
   let status = 0
   // Propagation through Redis: polled, with a bound a loaded machine does not miss (the
-  // README's bound is checked end to end in test/e2e/logout.test.ts).
+  // documented bound is checked end to end in test/e2e/logout.test.ts).
   while (Date.now() - started < 30_000) {
     status = (await second.inject({ url: '/api/x', headers: bearer(session.access_token) })).statusCode
     if (status === 401) break

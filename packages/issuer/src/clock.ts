@@ -1,4 +1,4 @@
-/** Time source, injected everywhere so tests can move it (STYLE.md, Stores). */
+/** Time source, injected everywhere so tests can move it. */
 export interface Clock {
   /** Milliseconds since the epoch. */
   now (): number

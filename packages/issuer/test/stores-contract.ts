@@ -1,6 +1,6 @@
 /**
- * One contract suite per store interface (STYLE.md, Tests), run against every backend by
- * stores-memory.test.ts and stores-redis*.test.ts; codes, sessions and consents are in
+ * One contract suite per store interface, so the backends cannot drift, run against every backend
+ * by stores-memory.test.ts and stores-redis*.test.ts; codes, sessions and consents are in
  * stores-contract-codes.ts and stores-contract-sessions.ts. `makeStore` gets the subtest, so a backend
  * can give each subtest a clean store (a fresh dir, a flushed database).
  */
@@ -21,7 +21,7 @@ export class TestClock {
   advance (ms: number): void { this.#now += ms }
 }
 
-/** A real ES256 key pair, generated per run (STYLE.md, Tests). */
+/** A real ES256 key pair, generated per run. */
 export async function makeKeyRecord (kid: string, now = Date.now()): Promise<SigningKeyRecord> {
   const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true })
   return {

@@ -1,5 +1,5 @@
 /**
- * Config loading for the Gatehouse apps (STYLE.md, Config): YAML -> `${NAME}` interpolation
+ * Config loading for the Gatehouse apps (docs/configuration.md): YAML -> `${NAME}` interpolation
  * -> env overrides -> Ajv with defaults -> every problem located in the file -> deep-frozen.
  */
 import { readFileSync } from 'node:fs'

@@ -1,6 +1,6 @@
 /**
- * Markdown reference for a config schema, so the README's table is generated from the same
- * schema that validates the file and cannot drift from it.
+ * Markdown reference for a config schema, so the tables of docs/configuration.md are generated
+ * from the same schema that validates the file and cannot drift from it.
  */
 
 type Schema = Record<string, unknown>

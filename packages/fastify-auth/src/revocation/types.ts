@@ -28,7 +28,7 @@ export interface RevocationList {
   close (): Promise<void>
 }
 
-/** Time source, injected so tests can move it (STYLE.md, Stores). Same shape as the issuer's. */
+/** Time source, injected so tests can move it. Same shape as the issuer's. */
 export interface Clock {
   /** Milliseconds since the epoch. */
   now (): number

@@ -45,8 +45,8 @@ export async function createStores (config: IssuerConfig, options: StoreOptions)
   // Without a listener ioredis prints every failed reconnect; log them once per state change.
   watchConnection(redis, 'redis', options.log)
   watchConnection(subscriber, 'redis subscriber', options.log)
-  // At start the store must answer (one readable line and exit 1 otherwise, README
-  // "Operations"); once running, an outage is a 503 with Retry-After and /readyz at 503.
+  // At start the store must answer (one readable line and exit 1 otherwise, docs/operations.md
+  // "At start"); once running, an outage is a 503 with Retry-After and /readyz at 503.
   try {
     await checkRedis(redis, config.redis)
   } catch (err) {

@@ -2,8 +2,9 @@
  * In-process stores: the embedded default's refresh tokens, the key store tests use, and
  * `ExpiringMap`, which `memory-codes.ts`, `memory-sessions.ts` and `memory-failures.ts` build on.
  * State lives in Maps and dies with the process; the lead's assembly warns about that once
- * at boot (STYLE.md, Stores). Records are cloned on the way in and out, so a caller that
- * mutates what it got back cannot change what is stored (Redis gives the same guarantee).
+ * at boot (docs/architecture.md, The stores). Records are cloned on the way in and out, so a
+ * caller that mutates what it got back cannot change what is stored (Redis gives the same
+ * guarantee).
  */
 import { systemClock, type Clock } from '../clock.ts'
 import type {
