@@ -4,7 +4,10 @@
  */
 import type { AuthFailureReason } from './types.ts'
 
-/** The RFC 6750 3.1 error code sent for a reason; `null` for 'missing' (3.1: no error code). */
+/**
+ * The RFC 6750 3.1 error code of a reason; `null` for 'missing' (3.1 gives none), which
+ * `sendAuthError` still answers with `invalid_token`, as docs/product.md promises.
+ */
 export type BearerErrorCode = 'invalid_token' | 'insufficient_scope' | 'temporarily_unavailable'
 
 interface Failure {

@@ -9,7 +9,7 @@ function quoted (value: string): string {
 
 /**
  * The `WWW-Authenticate` challenge for a 401 or 403 (RFC 6750 3); undefined for a 503.
- * RFC 6750 3.1: a request with no credentials gets no error code, only the realm.
+ * Always with an error code: a request with no credentials gets `invalid_token` too (below).
  */
 export function bearerChallenge (err: AuthError, realm = 'gatehouse'): string | undefined {
   if (err.status === 503) return undefined
