@@ -3,9 +3,11 @@
 # repository root (the build context):
 #   docker build -f docker/resource-server.Dockerfile -t gatehouse-demo-resource-server .
 # It takes no config file, only flags; the defaults below are docker/compose.yaml's names.
-# The bins run the TypeScript sources through tsx (a runtime dependency): no compile step.
-# Node 20: the version the test suite runs on (NODE_VERSION=22 is not tested here).
-ARG NODE_VERSION=20
+# The build stage compiles the workspace (tsc -b); the image runs the package's dist/ with plain
+# node: no TypeScript loader, no sources, no tests (pnpm deploy ships each package's `files`).
+# Node 24, the current LTS. Tested on: Node 20 (the test suite's Node, on CI's machine:
+# test/docker.test.ts runs this image's build and start commands there, without Docker).
+ARG NODE_VERSION=24
 ARG PNPM_VERSION=10.34.8
 
 FROM node:${NODE_VERSION}-bookworm-slim AS build
@@ -17,12 +19,13 @@ COPY pnpm-lock.yaml pnpm-workspace.yaml package.json ./
 RUN pnpm fetch
 COPY . .
 RUN pnpm install --frozen-lockfile --offline
+# Every package's dist/ (project references; tsconfig.build.json).
+RUN pnpm run build
 # pnpm 10 deploys from a workspace without injected workspace packages only with --legacy,
 # which re-resolves the workspace packages' version ranges: registry metadata may be fetched
 # (--prefer-offline, not --offline; the packages themselves come from the fetched store).
-# The deployed package's own tests are not shipped.
-RUN pnpm --filter @gatehouse/demo deploy --legacy --prod --prefer-offline /out \
- && rm -rf /out/test /out/node_modules/.pnpm/@gatehouse+*/node_modules/@gatehouse/*/test
+# It copies each package's `files` (bin/, dist/): neither sources nor tests.
+RUN pnpm --filter @gatehouse/demo deploy --legacy --prod --prefer-offline /out
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 ENV NODE_ENV=production \

@@ -11,7 +11,8 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { REAPER_TOKEN_VARIABLE } from '@gatehouse/shared/child-reaper'
+import { REAPER_TOKEN_VARIABLE } from '@gatehouse/test-kit/child-reaper'
+import { SOURCE_NODE_ARGS } from '@gatehouse/test-kit/source-run'
 import { ROOT, StopWaiting, waitFor } from './fixtures/processes.ts'
 
 const FIXTURE = join(ROOT, 'test/fixtures/hold-children.ts')
@@ -92,12 +93,12 @@ async function dies (t: Test, { args, kill, cwd = ROOT }: Run): Promise<string> 
 
 for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
   t.test(`the test process dies of ${signal}`, async (t) => {
-    await dies(t, { args: ['--import', 'tsx', FIXTURE], kill: (pid) => { process.kill(pid, signal) } })
+    await dies(t, { args: [...SOURCE_NODE_ARGS, FIXTURE], kill: (pid) => { process.kill(pid, signal) } })
   })
 }
 
 t.test('the test process crashes (uncaught exception)', async (t) => {
-  const output = await dies(t, { args: ['--import', 'tsx', FIXTURE], kill: (pid) => { process.kill(pid, 'SIGUSR2') } })
+  const output = await dies(t, { args: [...SOURCE_NODE_ARGS, FIXTURE], kill: (pid) => { process.kill(pid, 'SIGUSR2') } })
   t.match(output, /crashing on purpose/)
 })
 

@@ -1,25 +1,30 @@
 /**
  * docker/, checked without a Docker engine (there is none on the CI machine):
  *
- * - the Dockerfiles: multi-stage, pnpm deploy of one package, a non-root runtime user, a
- *   HEALTHCHECK with Node's fetch, exec-form ENTRYPOINT and CMD;
+ * - the Dockerfiles: multi-stage on Node 24 slim, the build (tsc -b) then pnpm deploy of one
+ *   package, a non-root runtime user, a HEALTHCHECK with Node's fetch, exec-form ENTRYPOINT and
+ *   CMD running the package's bin on its dist/; the Node version these tests ran on is the
+ *   one the Dockerfiles state;
  * - docker/compose.yaml: `docker-compose config` (Debian's docker-compose, which .ci/run
  *   installs) accepts it, and it has the shape asked for (Redis, the issuer, two gateways behind
  *   a round-robin entry, the resource server, configs mounted read-only, healthy dependencies);
  * - docker/compose/*.yaml hold the demo fixture of docker/demo/*.yaml, with compose's addresses;
- * - each image's start command, run outside Docker: every package deployed as its Dockerfile
- *   deploys it (`pnpm deploy --prod`, from pnpm's store), started with the image's ENTRYPOINT
- *   and CMD against the very files compose mounts (their container addresses moved to
- *   127.0.0.1 through the variables those files read), answering /healthz and the image's
- *   HEALTHCHECK, and serving a token through both gateways.
+ * - each image's start command, run outside Docker: the workspace built and every package
+ *   deployed as its Dockerfile does (`pnpm run build`, `pnpm deploy --prod` from pnpm's store),
+ *   holding dist/ and neither sources, tests nor tsx, started with plain `node` (no TypeScript
+ *   loader: only dist/ can run) and the image's ENTRYPOINT and CMD against the very files
+ *   compose mounts (their container addresses moved to 127.0.0.1 through the variables those
+ *   files read), answering /healthz and the image's HEALTHCHECK, and serving a token through
+ *   both gateways.
  */
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
 import { parseConfig } from '@gatehouse/shared/config'
-import { startRedis, type RedisServer } from '@gatehouse/shared/redis-harness'
+import { buildWorkspace } from '@gatehouse/test-kit/build'
+import { startRedis, type RedisServer } from '@gatehouse/test-kit/redis-harness'
 import { loadIssuerConfig } from '@gatehouse/issuer/load-config'
 import { loadGatewayConfig } from '../packages/gateway/src/load-config.ts'
 import { bearer, decodeJwt, DEMO, freePort, request, ROOT, Service, tail } from './fixtures/processes.ts'
@@ -36,6 +41,19 @@ const IMAGES = [
 ] as const
 
 const PNPM_VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { packageManager: string }).packageManager.replace(/^pnpm@/, '')
+/** The images' Node: the current LTS. */
+const IMAGE_NODE_MAJOR = 24
+/** The Node these tests run on, which the Dockerfiles state beside their own. */
+const TEST_NODE_MAJOR = Number(process.versions.node.split('.')[0])
+
+/** What a package ships (package.json `files`, what pnpm deploy copies): its bins and dist/. */
+interface Manifest {
+  bin: Record<string, string>
+  imports?: Record<string, Record<string, string>>
+  dependencies: Record<string, string>
+  devDependencies?: Record<string, string>
+  files?: string[]
+}
 
 // ---------------------------------------------------------------------------------------------
 // Dockerfiles
@@ -104,6 +122,7 @@ interface Image {
   dockerfile: string
   packageDir: string
   packageName: string
+  manifest: Manifest
   /** `--filter X deploy ...` as the build stage runs it, without the target directory. */
   deployArgs: string[]
   workdir: string
@@ -122,11 +141,12 @@ function readImage (spec: (typeof IMAGES)[number]): Image {
   const deploy = file.stages.flatMap((s) => s.instructions).find((i) => i.keyword === 'RUN' && / deploy /.test(i.args))
   const deployed = /\bpnpm (--filter \S+ deploy [^&;]*?) \/out\b/.exec(deploy?.args ?? '')
   const healthcheck = /\bCMD (\[.*\])$/.exec(last(runtime, 'HEALTHCHECK')?.args ?? '')
-  const packageName = (JSON.parse(readFileSync(join(ROOT, spec.packageDir, 'package.json'), 'utf8')) as { name: string }).name
+  const manifest = JSON.parse(readFileSync(join(ROOT, spec.packageDir, 'package.json'), 'utf8')) as Manifest & { name: string }
   return {
     dockerfile: spec.dockerfile,
     packageDir: spec.packageDir,
-    packageName,
+    packageName: manifest.name,
+    manifest,
     deployArgs: deployed?.[1]?.split(' ') ?? [],
     workdir: last(runtime, 'WORKDIR')?.args ?? '/',
     entrypoint: execForm(last(runtime, 'ENTRYPOINT')?.args),
@@ -146,11 +166,16 @@ t.test('the Dockerfiles: multi-stage pnpm deploy, non-root, HEALTHCHECK, exec-fo
       if (build === undefined || runtime === undefined) return t.fail('no stages')
       t.ok(file.stages.length >= 2, 'multi-stage')
       t.equal(build.name, 'build', 'the first stage is `build`')
-      for (const stage of file.stages) t.match(stage.image, /^node:(20|22)-bookworm-slim$/, `${stage.name ?? 'a stage'} is node:*-bookworm-slim (${stage.image})`)
+      for (const stage of file.stages) t.equal(stage.image, `node:${IMAGE_NODE_MAJOR}-bookworm-slim`, `${stage.name ?? 'a stage'} is Node ${IMAGE_NODE_MAJOR} slim (${stage.image})`)
+      const tested = /^# .*\bTested on: Node (\d+)\b/m.exec(readFileSync(join(ROOT, spec.dockerfile), 'utf8'))
+      t.equal(Number(tested?.[1]), TEST_NODE_MAJOR, `states the Node these tests run on ("Tested on: Node ${TEST_NODE_MAJOR}")`)
       t.equal(file.args.PNPM_VERSION, PNPM_VERSION, 'pnpm is the version package.json pins')
-      const buildRuns = build.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args).join('\n')
-      t.match(buildRuns, /pnpm@\$\{PNPM_VERSION\}/, 'installs that pnpm')
-      t.match(buildRuns, /pnpm install --frozen-lockfile/, 'installs from the lockfile as it is')
+      const buildRuns = build.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args)
+      const step = (pattern: RegExp): number => buildRuns.findIndex((run) => pattern.test(run))
+      t.match(buildRuns.join('\n'), /pnpm@\$\{PNPM_VERSION\}/, 'installs that pnpm')
+      t.ok(step(/pnpm install --frozen-lockfile/) >= 0, 'installs from the lockfile as it is')
+      t.ok(step(/^pnpm run build$/) > step(/pnpm install --frozen-lockfile/), 'then builds dist/ (pnpm run build)')
+      t.ok(step(/ deploy /) > step(/^pnpm run build$/), 'then deploys')
       t.same(image.deployArgs.slice(0, 3), ['--filter', image.packageName, 'deploy'], `deploys ${image.packageName}`)
       t.ok(image.deployArgs.includes('--prod'), 'deploys production dependencies only')
 
@@ -168,11 +193,14 @@ t.test('the Dockerfiles: multi-stage pnpm deploy, non-root, HEALTHCHECK, exec-fo
       t.match(image.healthcheck.join(' '), /fetch\(process\.env\.HEALTHCHECK_URL/, 'HEALTHCHECK fetches HEALTHCHECK_URL')
       t.equal(image.env.HEALTHCHECK_URL, `http://127.0.0.1:${image.exposed[0] ?? 0}/healthz`, 'HEALTHCHECK_URL: /healthz on the exposed port')
 
-      const manifest = JSON.parse(readFileSync(join(ROOT, spec.packageDir, 'package.json'), 'utf8')) as { bin: Record<string, string>, dependencies: Record<string, string> }
+      const manifest = image.manifest
       t.equal(image.entrypoint[0], 'node', 'ENTRYPOINT starts with node')
       t.ok(Object.values(manifest.bin).map((b) => b.replace(/^\.\//, '')).includes(image.entrypoint[1] ?? ''), `ENTRYPOINT runs the package's bin (${image.entrypoint.join(' ')})`)
-      t.equal(image.entrypoint.length, 2, 'ENTRYPOINT is node and the bin, arguments are CMD')
-      t.ok(manifest.dependencies.tsx !== undefined, `tsx is a runtime dependency of ${image.packageName} (its bin registers it)`)
+      t.equal(image.entrypoint.length, 2, 'ENTRYPOINT is node and the bin, arguments are CMD: no loader flags')
+      t.match(readFileSync(join(ROOT, spec.packageDir, image.entrypoint[1] ?? ''), 'utf8'), /^await import\('#cli'\)$/m, 'the bin imports #cli')
+      t.match(manifest.imports?.['#cli']?.default, /^\.\/dist\/[\w-]+\.js$/, `#cli is dist/ by default (${manifest.imports?.['#cli']?.default ?? 'none'})`)
+      t.equal(manifest.dependencies.tsx, undefined, `tsx is not a runtime dependency of ${image.packageName}`)
+      t.same(manifest.files?.filter((f) => !f.startsWith('!')).sort(), ['bin', 'dist'], 'it ships bin/ and dist/ (package.json files)')
       if (spec.packageDir !== 'packages/demo') {
         const name = spec.packageDir.replace('packages/', '')
         t.same(image.cmd, ['--config', `/etc/gatehouse/${name}.yaml`], `CMD --config /etc/gatehouse/${name}.yaml`)
@@ -192,7 +220,7 @@ t.test('the .dockerignore files: one per Dockerfile, the same, leaving out what 
   for (const needed of ['.git', '**/node_modules', '**/.data', '**/.tap', 'bench/results']) {
     t.ok(patterns.includes(needed), `leaves out ${needed}`)
   }
-  for (const kept of ['packages', 'pnpm-lock.yaml', 'package.json', 'pnpm-workspace.yaml', 'bench']) {
+  for (const kept of ['packages', 'pnpm-lock.yaml', 'package.json', 'pnpm-workspace.yaml', 'bench', 'tsconfig.base.json', 'tsconfig.build.json']) {
     t.notOk(patterns.includes(kept), `keeps ${kept} (the build needs it)`)
   }
 })
@@ -354,6 +382,16 @@ t.test('docker/compose/*.yaml: the demo fixture, with compose\'s addresses', asy
 // ---------------------------------------------------------------------------------------------
 // The images' start commands, outside Docker
 
+/** Files under `dir` outside node_modules, relative to `base`. */
+function * shippedFiles (dir: string, base: string): Generator<string> {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name === 'node_modules') continue
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) yield * shippedFiles(path, base)
+    else yield path.slice(base.length + 1)
+  }
+}
+
 /** Deploys a package as its Dockerfile does, into `dir` (pnpm's store; registry metadata when pnpm lacks it). */
 async function deploy (image: Image, dir: string): Promise<void> {
   const args = ['-y', `pnpm@${PNPM_VERSION}`, ...image.deployArgs, dir]
@@ -373,15 +411,35 @@ t.test('each image\'s ENTRYPOINT and CMD start the deployed package from the com
   })
 
   const started = performance.now()
-  // allSettled: a failed deploy must not leave the redis-server running (the file would hang).
-  const [redisStart, ...deploys] = await Promise.allSettled([
+  const deployDir = (image: Image): string => join(work, image.packageName.replace('@gatehouse/', ''))
+  // allSettled: a failed build or deploy must not leave the redis-server running (the file would hang).
+  const [redisStart, deployed] = await Promise.allSettled([
     startRedis(),
-    ...[issuerImage, gatewayImage, apiImage].map(async (image) => { await deploy(image, join(work, image.packageName.replace('@gatehouse/', ''))) })
+    (async () => {
+      // The build stage's `pnpm run build`: pnpm deploy ships dist/, which it makes.
+      await buildWorkspace(ROOT)
+      await Promise.all([issuerImage, gatewayImage, apiImage].map(async (image) => { await deploy(image, deployDir(image)) }))
+    })()
   ])
   if (redisStart?.status === 'fulfilled') t.teardown(async () => { await redisStart.value.stop() })
-  for (const result of [redisStart, ...deploys]) if (result?.status === 'rejected') throw result.reason
+  for (const result of [redisStart, deployed]) if (result?.status === 'rejected') throw result.reason
   const redis = (redisStart as PromiseFulfilledResult<RedisServer>).value
-  t.comment(`deployed 3 packages and started redis in ${Math.round(performance.now() - started)} ms`)
+  t.comment(`built, deployed 3 packages and started redis in ${Math.round(performance.now() - started)} ms`)
+
+  for (const image of [issuerImage, gatewayImage, apiImage]) {
+    const dir = deployDir(image)
+    // The package itself, and the workspace packages it depends on (copied into .pnpm).
+    const roots = [dir, ...readdirSync(join(dir, 'node_modules/.pnpm')).filter((name) => name.startsWith('@gatehouse+')).map((name) => {
+      return join(dir, 'node_modules/.pnpm', name, 'node_modules/@gatehouse', name.replace(/^@gatehouse\+/, '').replace(/@.*$/, ''))
+    })]
+    const files = roots.flatMap((root) => [...shippedFiles(root, root)].map((file) => ({ root: root.replace(dir, '.'), file })))
+    const unexpected = files.filter(({ file }) => !/^(package\.json|README\.md|LICENSE|(bin|dist)\/.+)$/.test(file))
+    t.same(unexpected, [], `${image.packageName}: the deployment holds package.json, bin/ and dist/ only (${roots.length} packages)`)
+    t.same(files.filter(({ file }) => /\.[mc]?ts$/.test(file) && !/\.d\.[mc]?ts$/.test(file)), [], `${image.packageName}: no TypeScript source`)
+    t.same(readdirSync(join(dir, 'node_modules/.pnpm')).filter((name) => /^tsx@/.test(name)), [], `${image.packageName}: no tsx`)
+    const cli = await run(process.execPath, ['--input-type=module', '-e', 'process.stdout.write(import.meta.resolve("#cli"))'], { cwd: dir })
+    t.equal(cli.stdout, `file://${dir}/${(image.manifest.imports?.['#cli']?.default ?? '').replace(/^\.\//, '')}`, `${image.packageName}: its bin's #cli is dist/ under plain node (${cli.stdout.replace(dir, '')})`)
+  }
 
   const ports = { issuer: await freePort(), api: await freePort(), gateways: [await freePort(), await freePort()] }
   const issuerUrl = `http://127.0.0.1:${ports.issuer}`
@@ -413,7 +471,8 @@ t.test('each image\'s ENTRYPOINT and CMD start the deployed package from the com
   }
 
   const start = async (name: string, spec: ReturnType<typeof command>, port: number, extraEnv: Record<string, string>): Promise<Service> => {
-    const service = new Service({ name, args: spec.args, port, readyPath: spec.readyPath, env: { ...spec.env, ...extraEnv } })
+    // Plain node, as the image runs it: only dist/ can run.
+    const service = new Service({ name, args: spec.args, nodeArgs: [], port, readyPath: spec.readyPath, env: { ...spec.env, ...extraEnv } })
     services.push(service)
     t.teardown(async () => { await service.stop() })
     await service.start(60_000)

@@ -15,7 +15,7 @@
  * configured timeout, then fails the test). No timing thresholds.
  */
 import t, { type Test } from 'tap'
-import { startRedis } from '@gatehouse/shared/redis-harness'
+import { startRedis } from '@gatehouse/test-kit/redis-harness'
 import { bearer, DEMO, request, startStack, userSession, waitFor, type GatewayProcess } from './fixtures/processes.ts'
 
 const COMMAND_TIMEOUT_MS = 500

@@ -1,5 +1,5 @@
 /**
- * The start policy both services share (README, Operations: "At start"): a store they cannot
+ * The start policy both services share (docs/operations.md, "At start"): a store they cannot
  * work without that is unusable at start (Redis refusing connections or not answering, a
  * corrupt signing-keys file) is one readable line on stderr naming what failed, and exit 1;
  * never a stack trace, never a credential, never a process left waiting.
@@ -7,7 +7,7 @@
 import t, { type Test } from 'tap'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { startRedis } from '@gatehouse/shared/redis-harness'
+import { startRedis } from '@gatehouse/test-kit/redis-harness'
 import { demoGatewayConfig, demoIssuerConfig, freePort, ROOT, runNode, writeConfigFile } from './fixtures/processes.ts'
 
 const ISSUER = join(ROOT, 'packages/issuer/bin/gatehouse-issuer.js')

@@ -2,7 +2,8 @@
  * `pnpm start`: the issuer, the gateway and the demo resource server as child processes in one
  * terminal, with prefixed logs. Prints the URLs, the demo fixture and copy-paste curls once all
  * answer. Ctrl-C or SIGTERM stops all three (exit 0); a service that dies stops the rest (exit 1).
- * REDIS_URL, when set, reaches the services through their environment.
+ * REDIS_URL, when set, reaches the services through their environment. `pnpm start` builds,
+ * then runs this from dist/; the services run their bins as this process runs (codeFlags).
  */
 import { existsSync } from 'node:fs'
 import { connect } from 'node:net'
@@ -11,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { Child, type ServiceSpec } from './launcher/child.ts'
 import { API_URL, banner, GATEWAY_URL, ISSUER_URL } from './launcher/banner.ts'
 import { painter } from './launcher/log-lines.ts'
+import { codeFlags } from './launcher/node-flags.ts'
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const READY_TIMEOUT_MS = 60_000
@@ -25,22 +27,24 @@ const say = (line: string): void => { write(`${paint('bold', '[demo]')} ${line}`
 // A closed stdout (e.g. piped into `head`) must not crash the launcher and orphan the services.
 process.stdout.on('error', () => {})
 
+const NODE_FLAGS = codeFlags(process.execArgv)
+
 const issuer: ServiceSpec = {
   name: 'issuer',
   color: 'cyan',
-  args: ['packages/issuer/bin/gatehouse-issuer.js', '--config', 'docker/demo/issuer.yaml'],
+  args: [...NODE_FLAGS, 'packages/issuer/bin/gatehouse-issuer.js', '--config', 'docker/demo/issuer.yaml'],
   healthUrl: `${ISSUER_URL}/healthz`
 }
 const api: ServiceSpec = {
   name: 'api',
   color: 'green',
-  args: ['packages/demo/bin/demo-resource-server.js', '--issuer', ISSUER_URL, '--port', new URL(API_URL).port],
+  args: [...NODE_FLAGS, 'packages/demo/bin/demo-resource-server.js', '--issuer', ISSUER_URL, '--port', new URL(API_URL).port],
   healthUrl: `${API_URL}/healthz`
 }
 const gateway: ServiceSpec = {
   name: 'gateway',
   color: 'magenta',
-  args: ['packages/gateway/bin/gatehouse-gateway.js', '--config', 'docker/demo/gateway.yaml'],
+  args: [...NODE_FLAGS, 'packages/gateway/bin/gatehouse-gateway.js', '--config', 'docker/demo/gateway.yaml'],
   healthUrl: `${GATEWAY_URL}/healthz`
 }
 

@@ -1,15 +1,18 @@
 /**
  * The `pnpm start` launcher as a process: it prints the URLs and copy-paste lines once the
  * services answer, the printed token line works, and SIGINT stops everything (exit 0, ports
- * closed). With the embedded store, and with REDIS_URL (a real redis-server).
+ * closed). From the sources with the embedded store and with REDIS_URL (a real redis-server),
+ * and as `pnpm start` runs it: built, from dist/ under plain `node` (no TypeScript loader).
  */
 import t, { type Test } from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
-import { freePort, startRedis } from '@gatehouse/shared/redis-harness'
+import { freePort, startRedis } from '@gatehouse/test-kit/redis-harness'
+import { SOURCE_NODE_ARGS } from '@gatehouse/test-kit/source-run'
+import { buildWorkspace } from '@gatehouse/test-kit/build'
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 // Free ports, never the demo's 4000/4001/8080: the test must not depend on (or disturb) a
@@ -41,8 +44,12 @@ async function tokenFromPrintedLine (line: string): Promise<Response> {
   })
 }
 
-async function runDemo (t: Test, env: NodeJS.ProcessEnv, store: 'memory' | 'redis'): Promise<{ output: string, gateway: boolean }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/demo/src/start.ts'], {
+/** The launcher from its source (what the tests run), and as `pnpm start` runs it. */
+const FROM_SOURCE = [...SOURCE_NODE_ARGS, 'packages/demo/src/start.ts']
+const FROM_DIST = ['packages/demo/dist/start.js']
+
+async function runDemo (t: Test, env: NodeJS.ProcessEnv, store: 'memory' | 'redis', launcher = FROM_SOURCE): Promise<{ output: string, gateway: boolean }> {
+  const child = spawn(process.execPath, launcher, {
     cwd: ROOT,
     env: { ...env, GATEHOUSE_DATA_DIR: t.testdir(), NO_COLOR: '1', LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe']
@@ -127,5 +134,14 @@ t.test('the demo launcher', async (t) => {
     const { output } = await runDemo(t, { ...env, REDIS_URL: redis.url }, 'redis')
     t.match(output, `Redis at ${redis.url}`)
     t.notMatch(output, /embedded in-memory store: codes/, 'the issuer did not fall back to its memory store')
+  })
+
+  t.test('as `pnpm start` runs it: the build, then dist/ with plain node', async (t) => {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> }
+    t.equal(pkg.scripts.start, `pnpm run build && node ${FROM_DIST.join(' ')}`, 'pnpm start: build, then the launcher from dist/')
+    await buildWorkspace(ROOT)
+    // Plain node runs no TypeScript: every service that answers runs its dist/.
+    const { gateway } = await runDemo(t, env, 'memory', FROM_DIST)
+    t.equal(gateway, gatewayPresent, 'the gateway too')
   })
 })

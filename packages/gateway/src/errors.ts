@@ -1,7 +1,7 @@
 /**
- * GatewayError and the app's one reply mapping (STYLE.md, Errors). Token refusals are the auth
- * plugin's AuthError, sent as RFC 6750 challenges by its `sendAuthError`; everything else is a
- * small JSON body `{ error, error_description }`. Bad input is never a 500.
+ * GatewayError and the app's one reply mapping. Token refusals are the auth plugin's AuthError,
+ * sent as RFC 6750 challenges by its `sendAuthError`; everything else is a small JSON body
+ * `{ error, error_description }`. Bad input is never a 500.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { AuthError, sendAuthError } from '@gatehouse/fastify-auth'
@@ -12,15 +12,19 @@ export type GatewayErrorCode =
 
 /** An error with its status and a description safe to send. Throw it anywhere. */
 export class GatewayError extends Error {
-  constructor (
-    readonly code: GatewayErrorCode,
-    readonly status: number,
-    readonly description?: string,
-    /** Sent as `Retry-After` (RFC 9110 10.2.3): when a retry may succeed. */
-    readonly retryAfterSeconds?: number
-  ) {
+  readonly code: GatewayErrorCode
+  readonly status: number
+  readonly description: string | undefined
+  /** Sent as `Retry-After` (RFC 9110 10.2.3): when a retry may succeed. */
+  readonly retryAfterSeconds: number | undefined
+
+  constructor (code: GatewayErrorCode, status: number, description?: string, retryAfterSeconds?: number) {
     super(description ?? code)
     this.name = 'GatewayError'
+    this.code = code
+    this.status = status
+    this.description = description
+    this.retryAfterSeconds = retryAfterSeconds
   }
 }
 

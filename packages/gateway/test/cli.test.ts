@@ -5,19 +5,29 @@
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort } from '@gatehouse/shared/redis-harness'
+import { freePort } from '@gatehouse/test-kit/redis-harness'
+import { SOURCE_NODE_ARGS } from '@gatehouse/test-kit/source-run'
 import { startUpstream } from './fixtures/upstream.ts'
 
 const BIN = fileURLToPath(new URL('../bin/gatehouse-gateway.js', import.meta.url))
 const DEMO = fileURLToPath(new URL('../../../docker/demo/gateway.yaml', import.meta.url))
 
 function run (...args: string[]): { status: number | null, stdout: string, stderr: string } {
-  const res = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, REDIS_URL: '' } })
+  const res = spawnSync(process.execPath, [...SOURCE_NODE_ARGS, BIN, ...args], { encoding: 'utf8', env: { ...process.env, REDIS_URL: '' } })
   return { status: res.status, stdout: res.stdout, stderr: res.stderr }
 }
+
+t.test('--version and -v print the package\'s version, exit 0', async (t) => {
+  const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  for (const flag of ['--version', '-v']) {
+    const res = run(flag)
+    t.equal(res.status, 0, `${flag}: exit 0 ${res.stderr}`)
+    t.equal(res.stdout, `${version}\n`, `${flag}: ${version}`)
+  }
+})
 
 t.test('check: the demo file and its route table', async (t) => {
   const res = run('check', '--config', DEMO)
@@ -72,7 +82,7 @@ t.test('serve: SIGHUP reloads the routes, SIGTERM stops cleanly', async (t) => {
   const noIssuer = await freePort()
   const yaml = (upstream: string): string => `issuer: http://127.0.0.1:${noIssuer}\nlisten: { host: 127.0.0.1, port: ${port} }\nlog: { level: warn }\nroutes: [{ prefix: /x, upstreams: ['${upstream}'], auth: none }]\n`
   writeFileSync(file, yaml(a.url))
-  const child = spawn(process.execPath, [BIN, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, REDIS_URL: '' } })
+  const child = spawn(process.execPath, [...SOURCE_NODE_ARGS, BIN, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, REDIS_URL: '' } })
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
   let output = ''
   child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })

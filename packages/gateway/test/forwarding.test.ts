@@ -5,7 +5,7 @@
 import t from 'tap'
 import { createServer } from 'node:http'
 import { once } from 'node:events'
-import { freePort } from '@gatehouse/shared/redis-harness'
+import { freePort } from '@gatehouse/test-kit/redis-harness'
 import { gatewayConfig, httpGet, startGateway } from './fixtures/gateway.ts'
 import { startUpstream, type Echo } from './fixtures/upstream.ts'
 

@@ -10,7 +10,8 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { IssuerMismatchError } from '@gatehouse/fastify-auth'
-import { freePort } from '@gatehouse/shared/redis-harness'
+import { freePort } from '@gatehouse/test-kit/redis-harness'
+import { SOURCE_NODE_ARGS } from '@gatehouse/test-kit/source-run'
 import { build } from '../src/app.ts'
 import { gatewayConfig } from './fixtures/gateway.ts'
 import { startTestIssuer } from './fixtures/issuer.ts'
@@ -27,7 +28,7 @@ t.test('build() rejects with the mismatch, naming both identifiers', async (t) =
 t.test('the gateway exits 1 with the located problem', async (t) => {
   const file = join(t.testdir(), 'gateway.yaml')
   writeFileSync(file, `listen: { host: 127.0.0.1, port: ${await freePort()} }\nlog: { level: silent }\nissuer: ${issuer.url}/\n`)
-  const child = spawn(process.execPath, [BIN, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, REDIS_URL: '' } })
+  const child = spawn(process.execPath, [...SOURCE_NODE_ARGS, BIN, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, REDIS_URL: '' } })
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
   let stderr = ''
   child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })

@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose'
-import { freePort } from '@gatehouse/shared/redis-harness'
+import { freePort } from '@gatehouse/test-kit/redis-harness'
 import { MovableClock, passwordTokens, refresh } from '../../issuer/test/fixtures/flows.ts'
 import { startLogoutReceiver } from '../../issuer/test/fixtures/logout-receiver.ts'
 import { gatewayConfig, SECRETS, startGateway } from './fixtures/gateway.ts'

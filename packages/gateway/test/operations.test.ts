@@ -1,6 +1,6 @@
 /** /healthz, /readyz (keys loaded, revocation mirror fresh) and the Prometheus text. */
 import t from 'tap'
-import { freePort } from '@gatehouse/shared/redis-harness'
+import { freePort } from '@gatehouse/test-kit/redis-harness'
 import type { RevocationList } from '@gatehouse/fastify-auth/revocation'
 import { gatewayConfig, startGateway } from './fixtures/gateway.ts'
 import { serviceAccessToken, startTestIssuer } from './fixtures/issuer.ts'

@@ -3,7 +3,7 @@
  * two gateway instances share the count.
  */
 import t from 'tap'
-import { startRedis } from '@gatehouse/shared/redis-harness'
+import { startRedis } from '@gatehouse/test-kit/redis-harness'
 import { gatewayConfig, startGateway } from './fixtures/gateway.ts'
 import { serviceAccessToken, startTestIssuer, userAccessToken } from './fixtures/issuer.ts'
 import { startUpstream } from './fixtures/upstream.ts'

@@ -4,7 +4,7 @@
  * path tricks that must never reach another route.
  */
 import t from 'tap'
-import { freePort } from '@gatehouse/shared/redis-harness'
+import { freePort } from '@gatehouse/test-kit/redis-harness'
 import { gatewayConfig, rawRequest, startGateway } from './fixtures/gateway.ts'
 import { startUpstream, type Echo } from './fixtures/upstream.ts'
 

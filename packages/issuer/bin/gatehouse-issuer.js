@@ -1,6 +1,4 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly (tsx), so there is no build step to forget.
-import { register } from 'tsx/esm/api'
-
-register()
-await import('../src/cli.ts')
+// The build (dist/), through package.json's `imports`: under `--conditions=gatehouse-source`
+// (the workspace's tests and dev runs, with a TypeScript loader) `#cli` is the source instead.
+await import('#cli')

@@ -7,10 +7,11 @@
  *   gatehouse-issuer keys list --config FILE
  *   gatehouse-issuer hash-password            scrypt hash of a password read from stdin
  *   gatehouse-issuer hash-secret              a new client secret and its hash (or hash stdin)
+ *   gatehouse-issuer --version                the package's version
  */
 import { parseArgs } from 'node:util'
 import { text } from 'node:stream/consumers'
-import { runCli, UsageError } from '@gatehouse/shared/cli'
+import { packageVersion, runCli, UsageError } from '@gatehouse/shared/cli'
 import { loadIssuerConfig } from './load-config.ts'
 import { generateClientSecret, hashClientSecret, hashPassword } from './secrets.ts'
 import { serve, withKeyManager } from './main.ts'
@@ -20,7 +21,8 @@ const USAGE = `usage:
   gatehouse-issuer check --config FILE
   gatehouse-issuer keys rotate|list --config FILE
   gatehouse-issuer hash-password            (password on stdin)
-  gatehouse-issuer hash-secret [--stdin]    (new secret, or the secret on stdin)`
+  gatehouse-issuer hash-secret [--stdin]    (new secret, or the secret on stdin)
+  gatehouse-issuer --version`
 
 async function readStdin (): Promise<string> {
   if (process.stdin.isTTY) process.stderr.write('type it, then Ctrl-D: ')
@@ -31,10 +33,11 @@ async function run (argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, stdin: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }
+    options: { config: { type: 'string', short: 'c' }, stdin: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } }
   })
   const [command = 'serve', sub] = positionals
   if (values.help === true) { console.log(USAGE); return 0 }
+  if (values.version === true) { console.log(packageVersion(new URL('../package.json', import.meta.url))); return 0 }
   const needConfig = (): string => {
     if (values.config === undefined) throw new UsageError('--config FILE is required')
     return values.config

@@ -1,6 +1,6 @@
 /**
- * OAuthError and its one reply mapping (STYLE.md, Errors). Throw it anywhere; the app's
- * single error handler turns it into the RFC 6749 5.2 JSON body, or a Bearer challenge.
+ * OAuthError and its one reply mapping. Throw it anywhere; the app's single error handler turns
+ * it into the RFC 6749 5.2 JSON body, or a Bearer challenge.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 
@@ -12,14 +12,18 @@ export type OAuthErrorCode =
   | 'interaction_required'
 
 export class OAuthError extends Error {
-  constructor (
-    readonly code: OAuthErrorCode,
-    readonly status: number,
-    readonly description?: string,
-    readonly redirectable = true
-  ) {
+  readonly code: OAuthErrorCode
+  readonly status: number
+  readonly description: string | undefined
+  readonly redirectable: boolean
+
+  constructor (code: OAuthErrorCode, status: number, description?: string, redirectable = true) {
     super(description ?? code)
     this.name = 'OAuthError'
+    this.code = code
+    this.status = status
+    this.description = description
+    this.redirectable = redirectable
   }
 }
 

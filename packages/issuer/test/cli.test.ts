@@ -2,17 +2,18 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort } from '@gatehouse/shared/redis-harness'
+import { freePort } from '@gatehouse/test-kit/redis-harness'
+import { SOURCE_NODE_ARGS } from '@gatehouse/test-kit/source-run'
 import { verifyPassword, secretMatcher } from '../src/secrets.ts'
 import { fixtureYaml } from './fixtures/issuer.ts'
 
 const BIN = fileURLToPath(new URL('../bin/gatehouse-issuer.js', import.meta.url))
 
 async function run (args: string[], stdin?: string): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [...SOURCE_NODE_ARGS, BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
@@ -21,6 +22,15 @@ async function run (args: string[], stdin?: string): Promise<{ code: number | nu
   const [code] = await once(child, 'exit') as [number | null]
   return { code, stdout, stderr }
 }
+
+t.test('--version and -v print the package\'s version, exit 0', async (t) => {
+  const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  for (const flag of ['--version', '-v']) {
+    const res = await run([flag])
+    t.equal(res.code, 0, `${flag}: exit 0 ${res.stderr}`)
+    t.equal(res.stdout, `${version}\n`, `${flag}: ${version}`)
+  }
+})
 
 t.test('a bad config: every problem as file:line:column field rule, exit 1', async (t) => {
   const dir = t.testdir({
@@ -102,7 +112,7 @@ t.test('keys rotate reaches a running issuer (embedded store)', async (t) => {
   const port = await freePort()
   const file = join(dir, 'issuer.yaml')
   writeFileSync(file, await fixtureYaml(port, join(dir, 'data'), 'keys: { refreshInterval: 1, activationDelay: 0 }\n'))
-  const server = spawn(process.execPath, [BIN, '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const server = spawn(process.execPath, [...SOURCE_NODE_ARGS, BIN, '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] })
   t.teardown(() => { server.kill('SIGKILL') })
   const jwks = async (): Promise<string[]> => {
     const res = await fetch(`http://127.0.0.1:${port}/.well-known/jwks.json`)

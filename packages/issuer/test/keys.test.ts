@@ -4,7 +4,7 @@
  */
 import t from 'tap'
 import { decodeProtectedHeader, createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose'
-import { startRedis } from '@gatehouse/shared/redis-harness'
+import { startRedis } from '@gatehouse/test-kit/redis-harness'
 import { build } from '../src/app.ts'
 import { fixtureConfig } from './fixtures/issuer.ts'
 import type { IssuerConfig } from '../src/config.ts'

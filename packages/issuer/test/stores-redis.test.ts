@@ -1,7 +1,7 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
 import { once } from 'node:events'
-import { startRedis } from '@gatehouse/shared/redis-harness'
+import { startRedis } from '@gatehouse/test-kit/redis-harness'
 import { RedisKeyStore, RedisRefreshTokenStore } from '../src/stores/redis.ts'
 import { RedisCodeStore } from '../src/stores/redis-codes.ts'
 import { RedisFailureCounter } from '../src/stores/redis-failures.ts'

@@ -1,4 +1,5 @@
 /** How the CLIs (gatehouse-issuer, gatehouse-gateway) report a failure: one readable line, exit 1. */
+import { readFileSync } from 'node:fs'
 import { ConfigError } from './config-error.ts'
 import { UnusableStoreError } from './store-error.ts'
 
@@ -11,10 +12,10 @@ export class UsageError extends Error {}
  * file) or a system error (address in use, permission denied) as one line without a stack;
  * anything else in full.
  *
- * Both services share one start policy (README, Operations): what they cannot run without (the
- * config, the store) must be usable at start, else one line and exit 1, and the supervisor
- * restarts them; a peer that may come later (the gateway's issuer) is waited for with /readyz
- * at 503, as is any outage once running.
+ * Both services share one start policy (docs/operations.md, At start): what they cannot run
+ * without (the config, the store) must be usable at start, else one line and exit 1, and the
+ * supervisor restarts them; a peer that may come later (the gateway's issuer) is waited for
+ * with /readyz at 503, as is any outage once running.
  */
 export function reportCliError (program: string, err: unknown, usage: string): void {
   const code = (err as { code?: unknown }).code
@@ -33,6 +34,14 @@ export function reportCliError (program: string, err: unknown, usage: string): v
   process.exitCode = 1
   // Anything already opened (Redis connections, timers) must not keep a failed start alive.
   setTimeout(() => process.exit(1), 100).unref()
+}
+
+/**
+ * `version` of the package.json at `url`, read when asked (not bundled at build time): a CLI
+ * passes `new URL('../package.json', import.meta.url)`, the same path from `src/` and `dist/`.
+ */
+export function packageVersion (url: URL): string {
+  return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version
 }
 
 /**

@@ -18,9 +18,16 @@ export function sampleValue (value: number): string {
 
 /** A counter with one label (or none: the label value ''), counted in a Map. */
 export class Counter {
+  readonly name: string
+  readonly help: string
+  readonly label: string | undefined
   readonly #values = new Map<string, number>()
 
-  constructor (readonly name: string, readonly help: string, readonly label?: string) {}
+  constructor (name: string, help: string, label?: string) {
+    this.name = name
+    this.help = help
+    this.label = label
+  }
 
   inc (labelValue = '', by = 1): void {
     this.#values.set(labelValue, (this.#values.get(labelValue) ?? 0) + by)

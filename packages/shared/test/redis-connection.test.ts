@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import { DEFAULT_COMMAND_TIMEOUT_MS } from '../src/redis-schema.ts'
 import { checkRedis, createRedisClient, createSubscriberClient, describeRedis, type RedisClient } from '../src/redis-connection.ts'
-import { freePort, startRedis } from '../src/redis-harness.ts'
+import { freePort, startRedis } from '@gatehouse/test-kit/redis-harness'
 import { UnusableStoreError } from '../src/store-error.ts'
 
 const TIMEOUT_MS = 200

@@ -81,11 +81,15 @@ export function looksLikeJwt (token: string): boolean {
 }
 
 export class TokenService {
-  constructor (
-    private readonly issuer: string,
-    private readonly keys: KeyManager,
-    private readonly clock: Clock
-  ) {}
+  private readonly issuer: string
+  private readonly keys: KeyManager
+  private readonly clock: Clock
+
+  constructor (issuer: string, keys: KeyManager, clock: Clock) {
+    this.issuer = issuer
+    this.keys = keys
+    this.clock = clock
+  }
 
   async mintAccessToken (input: AccessTokenInput): Promise<MintedAccessToken> {
     const signer = await this.keys.signingKey()

@@ -1,6 +1,7 @@
 /**
  * Test harness: a real `redis-server` per test file, on a free loopback port.
- * Never a mock (STYLE.md, Tests). `--save ''` and no AOF: nothing touches disk.
+ * Never a mock: the tests run against what production runs. `--save ''` and no AOF: nothing
+ * touches disk.
  * The server dies with the test process, however that dies (child-reaper.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
