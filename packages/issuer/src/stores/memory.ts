@@ -1,53 +1,13 @@
 /**
- * In-process stores: the embedded default's refresh tokens, the key store tests use, and
- * `ExpiringMap`, which `memory-codes.ts`, `memory-sessions.ts` and `memory-failures.ts` build on.
+ * In-process stores: the embedded default's refresh tokens, and `ExpiringMap`, which
+ * `memory-codes.ts`, `memory-sessions.ts` and `memory-failures.ts` build on.
  * State lives in Maps and dies with the process; the lead's assembly warns about that once
  * at boot (docs/architecture.md, The stores). Records are cloned on the way in and out, so a
  * caller that mutates what it got back cannot change what is stored (Redis gives the same
  * guarantee).
  */
 import { systemClock, type Clock } from '../clock.ts'
-import type {
-  IssuedAccessToken, KeyStore, RefreshFamily, RefreshTokenRecord, RefreshTokenStore,
-  RotateResult, SigningKeyRecord
-} from './types.ts'
-import { checkSecretName, newSecret } from './policy.ts'
-
-/** Signing keys in a Map; for tests (the embedded default persists them: `FileKeyStore`). */
-export class MemoryKeyStore implements KeyStore {
-  readonly #keys = new Map<string, SigningKeyRecord>()
-  readonly #secrets = new Map<string, string>()
-
-  async list (): Promise<SigningKeyRecord[]> {
-    return [...this.#keys.values()].map((record) => structuredClone(record))
-  }
-
-  async add (record: SigningKeyRecord): Promise<void> {
-    this.#keys.set(record.kid, structuredClone(record))
-  }
-
-  async addIfEmpty (record: SigningKeyRecord): Promise<boolean> {
-    // No await before the check and the set: one process, one turn of the event loop.
-    if (this.#keys.size > 0) return false
-    this.#keys.set(record.kid, structuredClone(record))
-    return true
-  }
-
-  async remove (kids: string[]): Promise<void> {
-    for (const kid of kids) this.#keys.delete(kid)
-  }
-
-  async sharedSecret (name: string, create: () => string): Promise<string> {
-    checkSecretName(name)
-    // No await between the check and the set, as in addIfEmpty.
-    let value = this.#secrets.get(name)
-    if (value === undefined) {
-      value = newSecret(create)
-      this.#secrets.set(name, value)
-    }
-    return value
-  }
-}
+import type { IssuedAccessToken, RefreshFamily, RefreshTokenRecord, RefreshTokenStore, RotateResult } from './types.ts'
 
 interface StoredToken {
   record: RefreshTokenRecord
