@@ -200,7 +200,7 @@ t.test('the Dockerfiles: multi-stage pnpm deploy, non-root, HEALTHCHECK, exec-fo
       t.match(readFileSync(join(ROOT, spec.packageDir, image.entrypoint[1] ?? ''), 'utf8'), /^await import\('#cli'\)$/m, 'the bin imports #cli')
       t.match(manifest.imports?.['#cli']?.default, /^\.\/dist\/[\w-]+\.js$/, `#cli is dist/ by default (${manifest.imports?.['#cli']?.default ?? 'none'})`)
       t.equal(manifest.dependencies.tsx, undefined, `tsx is not a runtime dependency of ${image.packageName}`)
-      t.same(manifest.files?.filter((f) => !f.startsWith('!')).sort(), ['bin', 'dist'], 'it ships bin/ and dist/ (package.json files)')
+      t.same(manifest.files?.filter((f) => !f.startsWith('!') && !/^(README\.md|LICENSE)$/.test(f)).sort(), ['bin', 'dist'], 'it ships bin/ and dist/, with its README and LICENSE (package.json files)')
       if (spec.packageDir !== 'packages/demo') {
         const name = spec.packageDir.replace('packages/', '')
         t.same(image.cmd, ['--config', `/etc/gatehouse/${name}.yaml`], `CMD --config /etc/gatehouse/${name}.yaml`)
@@ -434,7 +434,7 @@ t.test('each image\'s ENTRYPOINT and CMD start the deployed package from the com
     })]
     const files = roots.flatMap((root) => [...shippedFiles(root, root)].map((file) => ({ root: root.replace(dir, '.'), file })))
     const unexpected = files.filter(({ file }) => !/^(package\.json|README\.md|LICENSE|(bin|dist)\/.+)$/.test(file))
-    t.same(unexpected, [], `${image.packageName}: the deployment holds package.json, bin/ and dist/ only (${roots.length} packages)`)
+    t.same(unexpected, [], `${image.packageName}: the deployment holds package.json, README, LICENSE, bin/ and dist/ only (${roots.length} packages)`)
     t.same(files.filter(({ file }) => /\.[mc]?ts$/.test(file) && !/\.d\.[mc]?ts$/.test(file)), [], `${image.packageName}: no TypeScript source`)
     t.same(readdirSync(join(dir, 'node_modules/.pnpm')).filter((name) => /^tsx@/.test(name)), [], `${image.packageName}: no tsx`)
     const cli = await run(process.execPath, ['--input-type=module', '-e', 'process.stdout.write(import.meta.resolve("#cli"))'], { cwd: dir })
