@@ -54,7 +54,6 @@ export function introspectRoute (ctx: IssuerContext) {
       if (client.isPublic) throw invalidClient('introspection needs a confidential client')
       if (params.token === undefined) throw invalidRequest('token is required')
       const body = await introspect(ctx, client, params.token)
-      request.clientId = client.id
       request.log.debug({ active: body.active }, 'introspection')
       return await reply.header('cache-control', 'no-store').send(body)
     })

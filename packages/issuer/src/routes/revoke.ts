@@ -50,7 +50,6 @@ export function revokeRoute (ctx: IssuerContext) {
       if (params.token === undefined) throw invalidRequest('token is required')
       // The hint only orders the search (RFC 7009 2.1); both kinds are tried whatever it says.
       const outcome = await revokeToken(ctx, client, params.token, request.log)
-      request.clientId = client.id
       request.log.info({ outcome }, 'revocation')
       // RFC 7009 2.2: 200 whether or not the token was valid.
       return await reply.header('cache-control', 'no-store').send()
