@@ -30,6 +30,8 @@ import { userinfoRoutes } from './routes/userinfo.ts'
 import { logoutRoutes } from './routes/logout.ts'
 import { discoveryRoutes } from './routes/discovery.ts'
 import { healthRoutes } from './routes/health.ts'
+import { ssfRoutes } from './routes/ssf.ts'
+import { SharedSignals } from './ssf/transmitter.ts'
 import { rateLimitKey } from './checks/rate-limit-key.ts'
 import { clientAuthentication } from './checks/client-auth.ts'
 import { retryAfterOnLock } from './checks/failure-limit.ts'
@@ -81,15 +83,18 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
   const stores = options.stores ?? await createStores(config, { clock, log: app.log, baseDir: options.baseDir ?? process.cwd() })
   const keys = keyManagerFor(config, stores.keys, clock)
   const directory = compileDirectory(config)
+  const tokens = new TokenService(config.issuer, keys, clock)
+  const signals = new SharedSignals({ config, clock, store: stores.signals, tokens, log: app.log })
   const ctx: IssuerContext = {
     config,
     clock,
     ...directory,
     scopes: new ScopePolicy(config),
     keys,
-    tokens: new TokenService(config.issuer, keys, clock),
+    tokens,
     stores,
-    metrics
+    metrics,
+    signals
   }
   app.decorate('issuer', ctx)
   app.decorateRequest('clientId', null)
@@ -98,11 +103,20 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
   try {
     await stores.revocations.ready()
     await keys.start()
+    await signals.start()
   } catch (err) {
+    keys.stop()
+    await signals.close()
     if (ownsStores) await stores.close()
     throw err
   }
+  // Held polls answer before the server waits for in-flight requests to end.
+  app.addHook('preClose', (done) => {
+    signals.releasePolls()
+    done()
+  })
   app.addHook('onClose', async () => {
+    await signals.close()
     keys.stop()
     if (ownsStores) await stores.close()
   })
@@ -136,6 +150,7 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
   const cookieSecret = config.session.cookieSecret ?? await stores.keys.sharedSecret('cookie', () => randomBytes(32).toString('base64url'))
   await app.register(healthRoutes(ctx))
   await app.register(discoveryRoutes(ctx))
+  if (config.sharedSignals.enabled) await app.register(ssfRoutes(ctx))
   await app.register(async (api) => {
     acceptFormsOnly(api)
     await api.register(userinfoRoutes(ctx))

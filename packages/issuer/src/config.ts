@@ -99,6 +99,13 @@ export const IssuerConfigSchema = Type.Object({
       uri: Type.String({ format: 'uri', description: 'Where the logout_token is POSTed.' })
     }, Strict), { default: [], description: 'Resource servers told of every session logout (clients get theirs through backchannelLogoutUri).' })
   }, { ...Strict, default: {}, description: 'OIDC Back-Channel Logout 1.0.' }),
+  sharedSignals: Type.Object({
+    enabled: Type.Boolean({ default: true, description: 'Be an OpenID Shared Signals (SSF 1.0) transmitter: every revocation becomes a CAEP session-revoked event that receivers (gateways) poll or get pushed. Adds the scopes `ssf.manage` and `ssf.read` (audience: the issuer) unless `scopes` declares them; a client listing `ssf.manage` is a receiver.' }),
+    retention: Type.Optional(Type.Integer({ minimum: 1, description: 'Seconds an event is kept for receivers (a receiver down for less misses nothing; a new stream starts with every event kept). Default: the longest access token lifetime (tokens.accessTokenTtl and every client\'s accessTokenTtl), at least 3600; never shorter than that lifetime.' })),
+    pollWait: Type.Number({ minimum: 0.01, maximum: 300, default: 25, description: 'Seconds a poll (RFC 8936) with nothing to deliver is held open waiting for an event before it answers with no events.' }),
+    inactivityTimeout: Type.Integer({ minimum: 1, default: 3600, description: 'Seconds after which a stream whose receiver neither polled nor managed it is deleted (SSF inactivity_timeout).' }),
+    maxStreamsPerClient: Type.Integer({ minimum: 1, default: 50, description: 'Streams one receiver client may hold at once (each gateway process has its own); beyond, creating one is a 409.' })
+  }, { ...Strict, default: {}, description: 'OpenID Shared Signals transmitter (docs/shared-signals.md).' }),
   log: Type.Object({
     level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'pino log level.' })
   }, { ...Strict, default: {}, description: 'Logging (JSON lines on stdout; secrets and tokens are never logged).' }),

@@ -6,6 +6,7 @@ import type { ScopePolicy } from './checks/scope.ts'
 import type { KeyManager } from './keys/key-manager.ts'
 import type { IssuerMetrics } from './metrics.ts'
 import type { IssuerStores } from './stores/types.ts'
+import type { SharedSignals } from './ssf/transmitter.ts'
 import type { TokenService } from './tokens/token-service.ts'
 
 export interface IssuerContext {
@@ -18,6 +19,8 @@ export interface IssuerContext {
   readonly tokens: TokenService
   readonly stores: IssuerStores
   readonly metrics: IssuerMetrics
+  /** The Shared Signals transmitter: every revocation is emitted through it. */
+  readonly signals: SharedSignals
 }
 
 /** RFC 6749 5.1 */

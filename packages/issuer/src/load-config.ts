@@ -5,6 +5,8 @@
 import { loadConfigFile, parseConfig, type LoadOptions } from '@gatehouse/shared/config'
 import { checkTrustProxy } from '@gatehouse/shared/trust-proxy'
 import { IssuerConfigSchema, type IssuerConfig } from './config.ts'
+import { declaredScopes } from './checks/scope.ts'
+import { longestAccessTokenTtl } from './ssf/retention.ts'
 
 export interface ConfigRuleViolation {
   path: Array<string | number>
@@ -25,6 +27,13 @@ export function checkIssuerConfig (config: IssuerConfig): ConfigRuleViolation[] 
     if (scopeNames.has(s.name)) problems.push({ path: ['scopes', i, 'name'], message: `duplicate scope "${s.name}"` })
     scopeNames.add(s.name)
   })
+  // The built-in ones (ssf.manage, ssf.read) count as declared.
+  for (const s of declaredScopes(config)) scopeNames.add(s.name)
+  const { retention } = config.sharedSignals
+  const longest = longestAccessTokenTtl(config)
+  if (retention !== undefined && retention < longest) {
+    problems.push({ path: ['sharedSignals', 'retention'], message: `must be at least the longest access token lifetime (${longest} s): a receiver must not miss a revocation of a token still alive` })
+  }
   const clientIds = new Set<string>()
   config.clients.forEach((c, i) => {
     const at = (...rest: Array<string | number>): Array<string | number> => ['clients', i, ...rest]

@@ -6,6 +6,27 @@ import type { Client } from '../clients.ts'
 import type { IssuerConfig } from '../config.ts'
 import { OAuthError, invalidScope } from '../errors.ts'
 
+/** CAEP interoperability profile: managing streams takes `ssf.manage`, reading them `ssf.read` too. */
+export const SSF_MANAGE_SCOPE = 'ssf.manage'
+export const SSF_READ_SCOPE = 'ssf.read'
+
+type ScopeConfig = IssuerConfig['scopes'][number]
+
+/**
+ * The scopes the issuer knows: the configured ones, plus `ssf.manage` and `ssf.read` (audience:
+ * the issuer, whose SSF endpoints they open) when Shared Signals is enabled and the config does
+ * not declare them itself.
+ */
+export function declaredScopes (config: Pick<IssuerConfig, 'issuer' | 'scopes' | 'sharedSignals'>): ScopeConfig[] {
+  if (!config.sharedSignals.enabled) return [...config.scopes]
+  const names = new Set(config.scopes.map((s) => s.name))
+  const builtIn: ScopeConfig[] = [
+    { name: SSF_MANAGE_SCOPE, description: 'Manage Shared Signals streams and receive their events', audience: config.issuer },
+    { name: SSF_READ_SCOPE, description: 'Read Shared Signals stream configurations', audience: config.issuer }
+  ]
+  return [...config.scopes, ...builtIn.filter((s) => !names.has(s.name))]
+}
+
 /** Scopes that only make sense with a user (never for client_credentials). */
 export const USER_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access'])
 
@@ -21,8 +42,8 @@ export class ScopePolicy {
   readonly #audiences = new Set<string>()
   readonly #defaultAudience: string | undefined
 
-  constructor (config: Pick<IssuerConfig, 'scopes' | 'tokens'>) {
-    for (const s of config.scopes) {
+  constructor (config: Pick<IssuerConfig, 'issuer' | 'scopes' | 'tokens' | 'sharedSignals'>) {
+    for (const s of declaredScopes(config)) {
       this.#known.add(s.name)
       this.#descriptions.set(s.name, s.description)
       if (s.audience !== undefined) {

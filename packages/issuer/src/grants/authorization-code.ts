@@ -8,6 +8,7 @@ import type { FormParams } from '../checks/form.ts'
 import { checkCodeVerifier } from '../checks/pkce.ts'
 import { invalidGrant, invalidRequest } from '../errors.ts'
 import { revokeAccessTokens, revokeFamily } from '../revocation.ts'
+import { revocationCause } from '../ssf/events.ts'
 import { hashToken } from '../tokens/token-service.ts'
 import { issueTokens } from './issue.ts'
 
@@ -21,8 +22,9 @@ export async function authorizationCodeGrant (ctx: IssuerContext, client: Client
   if (result.status === 'replayed') {
     // RFC 6749 4.1.2: a code used twice revokes the tokens issued from it.
     const issued = result.issued
-    if (issued?.familyId !== undefined) await revokeFamily(ctx, issued.familyId)
-    if (issued !== undefined) await revokeAccessTokens(ctx, [issued.accessToken])
+    const cause = revocationCause('codeReplay')
+    if (issued?.familyId !== undefined) await revokeFamily(ctx, issued.familyId, cause)
+    if (issued !== undefined) await revokeAccessTokens(ctx, [issued.accessToken], cause)
     throw invalidGrant('authorization code was already used; its tokens are revoked')
   }
   const code = result.code

@@ -6,6 +6,7 @@ import { mintIdToken } from '../tokens/id-token.ts'
 import { newRefreshToken } from '../tokens/token-service.ts'
 import { invalidGrant } from '../errors.ts'
 import { revokeFamily } from '../revocation.ts'
+import { revocationCause } from '../ssf/events.ts'
 
 export interface Issuance {
   client: Client
@@ -64,7 +65,7 @@ export async function issueTokens (ctx: IssuerContext, issuance: Issuance): Prom
     // Logout revokes the session's families. Recording it is atomic with the session's end:
     // a logout that won the race leaves nothing alive (the family and its token are revoked).
     if (sid !== undefined && !await ctx.stores.sessions.addFamily(sid, refresh.familyId)) {
-      await revokeFamily(ctx, refresh.familyId)
+      await revokeFamily(ctx, refresh.familyId, revocationCause('sessionEnded'))
       throw invalidGrant('the session of this grant has ended')
     }
     response.refresh_token = refresh.token

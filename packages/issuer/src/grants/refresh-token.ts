@@ -8,6 +8,7 @@ import type { FormParams } from '../checks/form.ts'
 import { invalidGrant, invalidRequest } from '../errors.ts'
 import { newRefreshToken, parseRefreshToken } from '../tokens/token-service.ts'
 import { revokeAccessTokens, revokeFamily } from '../revocation.ts'
+import { revocationCause } from '../ssf/events.ts'
 import type { IssuedAccessToken, RotateResult } from '../stores/types.ts'
 import { mintIdToken } from '../tokens/id-token.ts'
 
@@ -29,7 +30,7 @@ export async function refreshTokenGrant (ctx: IssuerContext, client: Client, par
   if (current === null) {
     // Unknown, expired or already used: the store tells which, and a reuse revokes the family.
     const result = await rotate({ jti: '-', expiresAt: now }, now)
-    if (result.status === 'reused') await revokeAccessTokens(ctx, result.accessTokens)
+    if (result.status === 'reused') await revokeAccessTokens(ctx, result.accessTokens, revocationCause('refreshTokenReuse'))
     throw invalidGrant(result.status === 'reused' ? 'refresh token was already used; the grant is revoked' : 'invalid refresh token')
   }
   const { family } = current
@@ -37,7 +38,10 @@ export async function refreshTokenGrant (ctx: IssuerContext, client: Client, par
   if (family.clientId !== client.id) throw invalidGrant('invalid refresh token')
   // A family never outlives its session's end (logout), even one that escaped revocation.
   if (family.sid !== undefined && await ctx.stores.sessions.hasEnded(family.sid)) {
-    await revokeFamily(ctx, family.id)
+    // Said again for receivers that missed the session's end, with what the family issued.
+    const cause = revocationCause('sessionEnded')
+    await ctx.signals.sessionRevoked(cause, family.sid, family.subject)
+    await revokeFamily(ctx, family.id, cause)
     throw invalidGrant('the session of this grant has ended')
   }
 
@@ -55,7 +59,7 @@ export async function refreshTokenGrant (ctx: IssuerContext, client: Client, par
   // `find` was only a read; the store decides atomically, so of two concurrent refreshes one wins.
   const result = await rotate({ jti: access.jti, expiresAt: access.expiresAt }, family.expiresAt)
   if (result.status === 'reused') {
-    await revokeAccessTokens(ctx, result.accessTokens)
+    await revokeAccessTokens(ctx, result.accessTokens, revocationCause('refreshTokenReuse'))
     throw invalidGrant('refresh token was already used; the grant is revoked')
   }
   if (result.status !== 'rotated') throw invalidGrant('invalid refresh token')

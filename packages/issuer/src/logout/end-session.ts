@@ -1,11 +1,14 @@
 /**
  * Ending a session, the one path shared by RP-initiated logout and by a gateway revoking an
- * access token: remove the session, revoke its refresh token families (and their access
- * tokens), put its `sid` on the revocation list, tell the back-channel receivers.
+ * access token: put its `sid` on the revocation list and out as a Shared Signals event, remove
+ * the session, revoke its refresh token families (and their access tokens), tell the
+ * back-channel receivers.
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type { IssuerContext } from '../context.ts'
 import { revokeFamily } from '../revocation.ts'
+import type { RevocationCause } from '../ssf/events.ts'
+import { longestAccessTokenTtl } from '../ssf/retention.ts'
 import { notifyReceivers, type Delivery, type Receiver } from './backchannel.ts'
 
 export interface EndedSession {
@@ -15,18 +18,20 @@ export interface EndedSession {
   notified: Delivery[]
 }
 
-/** The longest any access token can live: the sid entry must outlast every token of the session. */
-function longestAccessTokenTtl (ctx: IssuerContext): number {
-  return Math.max(ctx.config.tokens.accessTokenTtl, ...ctx.config.clients.map((c) => c.accessTokenTtl ?? 0))
-}
-
-export async function endSession (ctx: IssuerContext, sid: string, log: FastifyBaseLogger): Promise<EndedSession> {
-  // Written first and always: gateways must reject the session's tokens even if the rest fails.
-  await ctx.stores.revocations.revoke({ sid }, longestAccessTokenTtl(ctx))
+/**
+ * Ends session `sid` for `cause`. `subject` is the session's user when the caller knows it
+ * (it goes into the event, so receivers can log whose session it was).
+ */
+export async function endSession (ctx: IssuerContext, sid: string, log: FastifyBaseLogger, cause: RevocationCause, subject?: string): Promise<EndedSession> {
+  // Written first and always, even for a session the store no longer knows: gateways must
+  // reject the session's tokens even if the rest fails. The event goes out before the session
+  // is removed, so a log that cannot take it fails the request while a retry still redoes all.
+  await ctx.stores.revocations.revoke({ sid }, longestAccessTokenTtl(ctx.config))
+  await ctx.signals.sessionRevoked(cause, sid, subject)
   const ended = await ctx.stores.sessions.end(sid)
   if (ended === null) return { ended: false, notified: [] }
   ctx.metrics.sessionsEnded.inc()
-  for (const familyId of ended.families) await revokeFamily(ctx, familyId)
+  for (const familyId of ended.families) await revokeFamily(ctx, familyId, cause)
   const receivers: Receiver[] = []
   for (const clientId of ended.clients) {
     const uri = ctx.clients.get(clientId)?.backchannelLogoutUri

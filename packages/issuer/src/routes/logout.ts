@@ -11,6 +11,7 @@ import { requestParams, type FormParams } from '../checks/form.ts'
 import { csrfToken, isCsrfValid } from '../checks/csrf.ts'
 import { OAuthError } from '../errors.ts'
 import { endSession } from '../logout/end-session.ts'
+import { revocationCause } from '../ssf/events.ts'
 import { errorPage, loggedOutPage, logoutConfirmPage } from '../pages/index.ts'
 import { clearSessionCookie, currentSession } from '../session/sessions.ts'
 import { safeEqual } from '../secrets.ts'
@@ -18,6 +19,8 @@ import { sendPage, originOf } from './html.ts'
 
 interface LogoutRequest {
   sid?: string
+  /** The `sub` of the id_token_hint naming `sid`. */
+  subject?: string
   /** Where to go afterwards, when registered for the client. */
   redirect?: string
   state?: string
@@ -38,7 +41,7 @@ async function readLogoutRequest (ctx: IssuerContext, params: FormParams): Promi
   // Exact match against the client's registered list, or no redirect at all.
   const redirect = uri !== undefined && client?.postLogoutRedirectUris.includes(uri) === true ? uri : undefined
   return {
-    ...(typeof hint?.sid === 'string' ? { sid: hint.sid } : {}),
+    ...(typeof hint?.sid === 'string' ? { sid: hint.sid, ...(typeof hint.sub === 'string' ? { subject: hint.sub } : {}) } : {}),
     ...(redirect === undefined ? {} : { redirect }),
     ...(params.state === undefined ? {} : { state: params.state.slice(0, 2048) })
   }
@@ -67,8 +70,11 @@ export function logoutRoutes (ctx: IssuerContext) {
         const page = logoutConfirmPage({ action: '/oauth2/logout', hidden, csrf: csrfToken(ctx, request, reply, session), username: ctx.users.bySubject(session.subject)?.username ?? session.subject })
         return await sendPage(reply, page, 200, logout.redirect === undefined ? [] : [originOf(logout.redirect)])
       }
-      const sids = new Set([session?.sid, logout.sid].filter((s): s is string => s !== undefined))
-      for (const sid of sids) await endSession(ctx, sid, request.log)
+      const subjects = new Map<string, string | undefined>()
+      if (logout.sid !== undefined) subjects.set(logout.sid, logout.subject)
+      if (session !== null) subjects.set(session.sid, session.subject)
+      const cause = revocationCause('logout')
+      for (const [sid, subject] of subjects) await endSession(ctx, sid, request.log, cause, subject)
       clearSessionCookie(ctx, reply)
       if (logout.redirect !== undefined) {
         const target = new URL(logout.redirect)

@@ -10,6 +10,7 @@ import type { Client } from '../clients.ts'
 import type { IssuerContext } from '../context.ts'
 import { invalidRequest } from '../errors.ts'
 import { revokeAccessTokens } from '../revocation.ts'
+import { revocationCause } from '../ssf/events.ts'
 import { looksLikeJwt, parseRefreshToken } from '../tokens/token-service.ts'
 
 /** A client may revoke its own tokens; a trusted gateway client (`revokesAnyToken`) anyone's. */
@@ -25,18 +26,20 @@ export async function revokeToken (ctx: IssuerContext, client: Client, token: st
     if (found === null) return 'unknown'
     if (!mayTouch(client, found.family.clientId)) throw invalidRequest('the token was issued to another client')
     const revoked = await ctx.stores.refreshTokens.revokeFamily(refresh.familyId, now)
-    await revokeAccessTokens(ctx, revoked?.accessTokens ?? [])
+    await revokeAccessTokens(ctx, revoked?.accessTokens ?? [], revocationCause('tokenRevoked'))
     return 'revoked'
   }
   if (!looksLikeJwt(token)) return 'unknown'
   const claims = await ctx.tokens.readAccessToken(token)
   if (claims === null) return 'unknown'
   if (!mayTouch(client, claims.client_id)) throw invalidRequest('the token was issued to another client')
-  await revokeAccessTokens(ctx, [{ jti: claims.jti, expiresAt: claims.exp * 1000 }])
   // The gateway's logout path (documented variant of RFC 7009): a trusted gateway client
   // revoking a user's access token ends that token's whole session.
-  if (client.revokesAnyToken && claims.sid !== undefined) {
-    await endSession(ctx, claims.sid, log)
+  const isLogout = client.revokesAnyToken && claims.sid !== undefined
+  const cause = revocationCause(isLogout ? 'logout' : 'tokenRevoked')
+  await revokeAccessTokens(ctx, [{ jti: claims.jti, expiresAt: claims.exp * 1000 }], cause)
+  if (isLogout && claims.sid !== undefined) {
+    await endSession(ctx, claims.sid, log, cause, claims.sub)
     return 'session-ended'
   }
   return 'revoked'

@@ -12,6 +12,7 @@ import { invalidRequest, OAuthError } from '../errors.ts'
 import { logoutToken } from '../logout/backchannel.ts'
 import { endSession } from '../logout/end-session.ts'
 import { revokeAccessTokens } from '../revocation.ts'
+import { revocationCause } from '../ssf/events.ts'
 
 /** Most logout tokens one request may ask for. */
 const MAX_AUDIENCES = 16
@@ -54,9 +55,10 @@ export function sessionEndRoute (ctx: IssuerContext) {
       if (claims === null) throw invalidRequest('token is not an access token of this issuer')
 
       // revokeAccessTokens skips a token that has already expired.
-      await revokeAccessTokens(ctx, [{ jti: claims.jti, expiresAt: claims.exp * 1000 }])
+      const cause = revocationCause('logout')
+      await revokeAccessTokens(ctx, [{ jti: claims.jti, expiresAt: claims.exp * 1000 }], cause)
       const sid = claims.sid ?? null
-      const ended = sid === null ? false : (await endSession(ctx, sid, request.log)).ended
+      const ended = sid === null ? false : (await endSession(ctx, sid, request.log, cause, claims.sub)).ended
       const logoutTokens: Record<string, string> = {}
       if (sid !== null) {
         for (const audience of audiences) logoutTokens[audience] = await logoutToken(ctx, audience, sid, claims.sub)

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { IssuerContext } from '../context.ts'
 import { endSession } from '../logout/end-session.ts'
+import { revocationCause } from '../ssf/events.ts'
 import type { SessionRecord } from '../stores/types.ts'
 import { cookiePolicy } from './cookies.ts'
 
@@ -39,7 +40,7 @@ export async function currentSession (ctx: IssuerContext, request: FastifyReques
  * browser never keeps the previous user's tokens alive.
  */
 export async function startBrowserSession (ctx: IssuerContext, reply: FastifyReply, subject: string, previous: SessionRecord | null, log: FastifyBaseLogger): Promise<SessionRecord> {
-  if (previous !== null) await endSession(ctx, previous.sid, log)
+  if (previous !== null) await endSession(ctx, previous.sid, log, revocationCause('sessionReplaced'), previous.subject)
   const session = await createSession(ctx, subject)
   const cookies = cookiePolicy(ctx)
   reply.setCookie(cookies.session, session.sid, { ...cookies.attributes, signed: true, sameSite: 'lax', maxAge: ctx.config.session.ttl })

@@ -17,6 +17,8 @@ import { RedisKeyStore, RedisRefreshTokenStore } from './redis.ts'
 import { RedisCodeStore } from './redis-codes.ts'
 import { RedisFailureCounter } from './redis-failures.ts'
 import { RedisConsentStore, RedisSessionStore } from './redis-sessions.ts'
+import { RedisSignalStore } from './redis-signals.ts'
+import { FileSignalStore } from './file-signals.ts'
 import { checkRedis, createRedisClient, createSubscriberClient, type RedisClient } from './redis-connection.ts'
 
 function watchConnection (client: RedisClient, name: string, log: FastifyBaseLogger): void {
@@ -55,6 +57,7 @@ export async function createStores (config: IssuerConfig, options: StoreOptions)
     throw err
   }
   const revocations = new RedisRevocationList({ redis, subscriber, clock: options.clock, log: options.log })
+  const signals = new RedisSignalStore({ redis, subscriber, log: options.log })
   return {
     kind: 'redis',
     keys: new RedisKeyStore(redis),
@@ -64,9 +67,11 @@ export async function createStores (config: IssuerConfig, options: StoreOptions)
     consents: new RedisConsentStore(redis),
     authFailures: new RedisFailureCounter(redis),
     revocations,
+    signals,
     redis,
     ping: async () => { await redis.ping() },
     close: async () => {
+      await signals.close()
       await revocations.close()
       subscriber.disconnect()
       redis.disconnect()
@@ -75,18 +80,26 @@ export async function createStores (config: IssuerConfig, options: StoreOptions)
 }
 
 export function createMemoryStores (config: Pick<IssuerConfig, 'dataDir'>, options: StoreOptions): IssuerStores {
-  options.log.warn('embedded in-memory store: codes, sessions, consents, refresh tokens, revocations and sign-in failure counts live in this process only; set REDIS_URL to share state between instances')
+  options.log.warn('embedded in-memory store: codes, sessions, consents, refresh tokens, revocations and sign-in failure counts live in this process only (signing keys and the Shared Signals event log are kept in dataDir); set REDIS_URL to share state between instances')
   const revocations = new MemoryRevocationList({ clock: options.clock })
+  const dataDir = resolve(options.baseDir, config.dataDir)
+  // Opened only when used (the Shared Signals transmitter), so a CLI run beside a running
+  // issuer never touches its event log.
+  const signals = new FileSignalStore(dataDir, options.log)
   return {
     kind: 'memory',
-    keys: new FileKeyStore(resolve(options.baseDir, config.dataDir)),
+    keys: new FileKeyStore(dataDir),
     refreshTokens: new MemoryRefreshTokenStore(options.clock),
     codes: new MemoryCodeStore(options.clock),
     sessions: new MemorySessionStore(options.clock),
     consents: new MemoryConsentStore(options.clock),
     authFailures: new MemoryFailureCounter(options.clock),
     revocations,
+    signals,
     ping: async () => {},
-    close: async () => { await revocations.close() }
+    close: async () => {
+      await signals.close()
+      await revocations.close()
+    }
   }
 }

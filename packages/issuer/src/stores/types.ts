@@ -201,6 +201,128 @@ export interface FailureCounter {
   clear (kind: FailureKind, id: string): Promise<void>
 }
 
+/**
+ * Shared Signals (SSF 1.0, docs/shared-signals.md): one event as appended to the log, before it
+ * is addressed to a stream and signed as a SET.
+ */
+export interface SignalEventInput {
+  /** The SET's `jti`: unique per event, the same on every stream. */
+  jti: string
+  /** When it was appended (ms): the SET's `iat`, and what retention counts from. */
+  at: number
+  /** The SET's `txn`: shared by the events of one cause (one logout, one reuse). */
+  txn: string
+  /** The event type URI, the one member of the SET's `events`. */
+  type: string
+  /** The SET's `sub_id` (RFC 9493). */
+  subject: Record<string, unknown>
+  /** The event object: the value of `events[type]`. */
+  payload: Record<string, unknown>
+  /** Only this stream gets it (verification, stream-updated); without it, every stream does. */
+  streamId?: string
+}
+
+/** An event in the log. */
+export interface SignalEvent extends SignalEventInput {
+  /** Its place in the log, given by the store on append: a later event has a larger number. */
+  seq: number
+}
+
+export type StreamStatus = 'enabled' | 'paused' | 'disabled'
+
+export type DeliveryMethod = 'urn:ietf:rfc:8936' | 'urn:ietf:rfc:8935'
+
+/** A stream (SSF 1.0 8.1.1) as stored; what it has acknowledged is the store's own business. */
+export interface StreamRecord {
+  /** `stream_id`: letters, digits, `-` and `_`. */
+  id: string
+  /** The receiver client that created it: the SETs' `aud`. */
+  clientId: string
+  delivery: {
+    method: DeliveryMethod
+    /** Poll: the issuer's poll URL for the stream; push: where SETs are POSTed. */
+    endpointUrl: string
+    /** Push: sent as `Authorization` with every SET. */
+    authorizationHeader?: string
+  }
+  eventsRequested?: string[]
+  /** Event types the stream gets (its own verification and stream-updated events always). */
+  eventsDelivered: string[]
+  description?: string
+  status: StreamStatus
+  reason?: string
+  createdAt: number
+  /** The stream is gone from then on (ms), unless its receiver is active before. */
+  expiresAt: number
+  /** When the receiver last asked for a verification event (ms). */
+  verifiedAt?: number
+}
+
+export interface SignalPollRequest {
+  /** `jti`s this stream acknowledged: never delivered to it again. Unknown ones are ignored. */
+  ack: readonly string[]
+  /** At most this many events; 0 only acknowledges. */
+  max: number
+  /** Events appended before this (ms) are past retention: never returned. */
+  since: number
+  now: number
+  /** The receiver was active (a poll): the stream now lives until then (ms). */
+  activeUntil?: number
+}
+
+export interface SignalPollResult {
+  /** Oldest first. */
+  events: SignalEvent[]
+  /** More events wait beyond `max`. */
+  more: boolean
+}
+
+/**
+ * The Shared Signals event log and its streams. The log is one ordered list shared by every
+ * stream; each stream keeps which events it has acknowledged (in any order), and a new stream
+ * starts before every event still in the log. Durable before it answers: an append that
+ * resolved is never lost, an acknowledgement may be (the event is then delivered again).
+ */
+export interface SignalStore {
+  /** Loads or subscribes what the store needs; called once before any other method. */
+  open (): Promise<void>
+  /** Appends `events` in order, atomically; the log is kept at least until `keepUntil` (ms). */
+  append (events: readonly SignalEventInput[], keepUntil: number, now: number): Promise<void>
+  /** Stores a new stream, unless its client holds `maxPerClient` live streams: false then. */
+  createStream (stream: StreamRecord, maxPerClient: number, now: number): Promise<boolean>
+  /** The live stream, or null (unknown, deleted or inactive too long). */
+  getStream (id: string, now: number): Promise<StreamRecord | null>
+  /** The live streams of `clientId`, or of every client when undefined; in no particular order. */
+  listStreams (clientId: string | undefined, now: number): Promise<StreamRecord[]>
+  /**
+   * Replaces a live stream's record (same id and client). With `skipPending`, every event
+   * appended so far is dropped for it (a disabled stream holds nothing). False when it is gone.
+   */
+  saveStream (stream: StreamRecord, options: { skipPending: boolean }, now: number): Promise<boolean>
+  /** Deletes the stream and its state; false when there was none. */
+  deleteStream (id: string, clientId: string): Promise<boolean>
+  /**
+   * Acknowledges, then returns the stream's oldest events that are neither acknowledged nor
+   * past `since` nor meant for another stream or type; none while the stream is not enabled.
+   * Null when the stream is not live.
+   */
+  poll (id: string, request: SignalPollRequest): Promise<SignalPollResult | null>
+  /** Forgets events appended before `before` (ms) and streams expired at `now`. */
+  prune (before: number, now: number): Promise<void>
+  /**
+   * Calls `listener` after events are appended, by this instance or, for a shared store,
+   * another (best effort: it may also be called when nothing new came). Returns the removal.
+   */
+  onAppend (listener: () => void): () => void
+  /**
+   * Push delivery: one owner at a time delivers a stream. True when `owner` holds the lease
+   * for the next `ttlMs` (taken now, or renewed).
+   */
+  lease (streamId: string, owner: string, ttlMs: number): Promise<boolean>
+  releaseLease (streamId: string, owner: string): Promise<void>
+  close (): Promise<void>
+}
+
 /** Everything the issuer keeps, behind one object. */
 export interface IssuerStores {
   readonly kind: 'memory' | 'redis'
@@ -212,6 +334,8 @@ export interface IssuerStores {
   revocations: RevocationList
   /** Failed sign-ins and client authentications (throttling). */
   authFailures: FailureCounter
+  /** The Shared Signals event log and streams. */
+  signals: SignalStore
   /** The ioredis client when Redis is used, handed to @fastify/rate-limit (its store contract). */
   readonly redis?: unknown
   /** Readiness: resolves when the backing store answers. */
