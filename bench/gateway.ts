@@ -5,7 +5,7 @@
  *
  *   pnpm bench:gateway [--rounds 3] [--duration 5] [--warmup 3] [--connections 50]
  *                      [--tokens 20000] [--revocations 1000000] [--samples 200]
- *                      [--scenarios a,b,c,d,e] [--max-other 10] [--retry-budget 60]
+ *                      [--scenarios a,b,c,d,e,f] [--max-other 10] [--retry-budget 60]
  *                      [--gateway-root DIR] [--cpu-prof]
  */
 import { execFileSync } from 'node:child_process'
@@ -22,6 +22,7 @@ import { BARE, GATEWAY, GATEWAY_1M, JWT, render, type Extras, type GatewaySettin
 import { bearer, send } from './lib/http.ts'
 import { median, machine } from './lib/report.ts'
 import { measureRevocationDelay, summarise } from './lib/revocation-delay.ts'
+import { measureIssuerLogoutDelay, userSessions } from './lib/ssf-delay.ts'
 import { startGatehouse, runBenchmark } from './lib/servers.ts'
 import { mintTokens, tamper } from './lib/tokens.ts'
 import { checkWrk, isClean, wrk, type WrkLoad, type WrkResult } from './lib/wrk.ts'
@@ -29,7 +30,7 @@ import { checkWrk, isClean, wrk, type WrkLoad, type WrkResult } from './lib/wrk.
 const BENCH = fileURLToPath(new URL('.', import.meta.url))
 const RESULTS = join(BENCH, 'results')
 const CPU = { server: 0, load: 1 }
-const SCENARIOS = ['a', 'b', 'c', 'd', 'e'] as const
+const SCENARIOS = ['a', 'b', 'c', 'd', 'e', 'f'] as const
 type ScenarioId = typeof SCENARIOS[number]
 
 interface Options extends GatewaySettings {
@@ -212,6 +213,7 @@ async function main (): Promise<number> {
   const manyTokens = has('b') ? tokens.slice(1, 1 + settings.tokens) : []
   const logoutTokens = has('e') ? tokens.slice(1 + manyTokens.length) : []
   const tokenFile = has('b') ? await tempFile('tokens.txt', manyTokens.join('\n') + '\n') : undefined
+  const sessions = has('f') ? await userSessions(issuer.tokenUrl, settings.samples) : []
   console.log(`${elapsed()}: minted ${wanted} tokens at ${issuer.url}`)
   if (redis1M !== undefined) {
     await seedRevocations(redis1M.redisUrl, settings.revocations)
@@ -290,12 +292,20 @@ async function main (): Promise<number> {
     console.log(`(e) ${extras.revocation.samples.length} logouts on A enforced by B: p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, max ${s.max.toFixed(2)} ms, failures ${extras.revocation.failures}`)
     await gatewayB.stop()
   }
+  if (has('f')) {
+    // A gateway with no Redis: the issuer's Shared Signals stream is how it learns of the logout.
+    const alone = await startGateway(`${GATEWAY}-no-redis`, CPU.server, { issuer: issuer.url, upstream: upstream.url }, [], settings.gatewayRoot)
+    extras.issuerLogout = await measureIssuerLogoutDelay(issuer.url, alone.url, PATH, sessions)
+    const s = summarise(extras.issuerLogout.samples)
+    console.log(`(f) ${extras.issuerLogout.samples.length} logouts at the issuer enforced by a gateway without Redis (Shared Signals): p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, max ${s.max.toFixed(2)} ms, failures ${extras.issuerLogout.failures}`)
+    await alone.stop()
+  }
   // Still right at the end.
   await validate(bare, false, upstreamBody, [token])
   for (const proc of [gateway, gateway1M, jwt]) if (proc !== undefined) await validate(proc, true, upstreamBody, [token])
   console.log(`${elapsed()}: validated again after the rounds`)
 
-  const isValid = scenarios.every((s) => s.servers.every((x) => x.rounds.every(isClean))) && (extras.revocation?.failures ?? 0) === 0
+  const isValid = scenarios.every((s) => s.servers.every((x) => x.rounds.every(isClean))) && (extras.revocation?.failures ?? 0) === 0 && (extras.issuerLogout?.failures ?? 0) === 0
   extras.retries = budget.used
   const report = render(scenarios, extras, settings, host, new Date())
   await mkdir(RESULTS, { recursive: true })

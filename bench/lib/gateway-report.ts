@@ -40,6 +40,8 @@ export interface Extras {
   /** ms from spawn to /readyz 200, by gateway name */
   startMs: Record<string, number>
   revocation?: DelayResult
+  /** (f): logouts at the issuer enforced by a gateway without Redis (Shared Signals) */
+  issuerLogout?: DelayResult
   /** Rounds re-run because other processes disturbed them */
   retries?: number
   /** Entries seeded into the 1M gateway's Redis */
@@ -136,6 +138,14 @@ function targets (scenarios: Scenario[], extras: Extras): string[] {
       `(target p99 <= 50 ms: ${verdict(s.p99 <= 50 && e.failures === 0)}); not enforced within 2 s: ${e.failures}; ` +
       `A's logout answer (incl. the issuer's session end): p50 ${fixed(l.p50, 2)} ms, p99 ${fixed(l.p99, 2)} ms; ${fixed(e.pollsPerSample, 1)} polls of B per sample`)
   }
+  const f = extras.issuerLogout
+  if (f !== undefined) {
+    const s = summarise(f.samples)
+    const l = summarise(f.logoutMs)
+    lines.push(`- (f) logout at the issuer (RP-initiated) enforced by a gateway without Redis (Shared Signals), ${f.samples.length} samples: p50 ${fixed(s.p50, 2)} ms, **p99 ${fixed(s.p99, 2)} ms**, max ${fixed(s.max, 2)} ms ` +
+      `(target p99 < 1000 ms: ${verdict(s.p99 < 1000 && f.failures === 0)}); not enforced within 5 s: ${f.failures}; ` +
+      `the issuer's logout answer: p50 ${fixed(l.p50, 2)} ms, p99 ${fixed(l.p99, 2)} ms; ${fixed(f.pollsPerSample, 1)} polls of the gateway per sample`)
+  }
   lines.push('')
   return lines
 }
@@ -170,6 +180,7 @@ export function render (scenarios: Scenario[], extras: Extras, settings: Gateway
     `- (b) cycles through ${fixed(settings.tokens)} distinct tokens (more than either cache holds: every request is a signature check)`,
     '- (c) is paced with wrk\'s per-connection pause (wrk2 is not packaged): each connection has at most one request in flight; the rate reached is in the req/s column',
     `- (e) ${settings.samples} samples, each a fresh token; see bench/lib/revocation-delay.ts`,
+    `- (f) ${settings.samples} samples, each a fresh user session (password grant); the gateway has no Redis; see bench/lib/ssf-delay.ts`,
     '- non-2xx: responses with a status >= 400 (what wrk counts); any, or any socket error, invalidates the run',
     `- CPU µs/req: the server process's CPU time (all threads, /proc) per request; server CPU %: its share of CPU ${settings.serverCpu} (below ~95 %, something else set the pace); ` +
       'other load: the share of each CPU used by anything but the bench\'s own processes (server; wrk, upstream, Redis, issuer): other processes on a shared machine, interrupts. ' +

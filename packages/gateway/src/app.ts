@@ -7,6 +7,7 @@ import replyFrom from '@fastify/reply-from'
 import rateLimit from '@fastify/rate-limit'
 import { IssuerMismatchError, TokenVerifier, type AuthOptions } from '@gatehouse/fastify-auth'
 import type { Clock, RevocationList } from '@gatehouse/fastify-auth/revocation'
+import { withSignalSources } from '@gatehouse/fastify-auth/ssf'
 import { proxyTrust } from '@gatehouse/shared/trust-proxy'
 import type { GatewayConfig, RouteConfig } from './config.ts'
 import { GatewayError, replyWithError } from './errors.ts'
@@ -16,7 +17,7 @@ import { loggerOptions, RequestLog, requestId } from './logging.ts'
 import { logoutRoute } from './logout.ts'
 import { GatewayMetrics } from './metrics.ts'
 import { proxyRoutes } from './proxy.ts'
-import { createRevocations, firstSync, type RevocationSetup } from './revocations.ts'
+import { createRevocations, firstSync, signalSources, type RevocationSetup } from './revocations.ts'
 import type { CompiledRoute, Limiter, RouteTable } from './route-table.ts'
 import { buildState, restartOnlyChanges, type GatewayState } from './state.ts'
 
@@ -99,6 +100,19 @@ function limiterFactory (app: FastifyInstance): (route: RouteConfig, id: string)
   }
 }
 
+/** A list the caller owns (and closes), still fed by the configured Shared Signals streams. */
+function givenRevocations (config: GatewayConfig, list: RevocationList, log: FastifyInstance['log']): RevocationSetup {
+  const signals = signalSources(config, list, log)
+  return {
+    revocations: withSignalSources(list, signals.map((s) => s.receiver)),
+    signals,
+    redis: undefined,
+    check: async () => {},
+    start: () => { for (const s of signals) s.receiver.start() },
+    close: async () => { await Promise.all(signals.map(async (s) => { await s.receiver.close() })) }
+  }
+}
+
 export async function build (config: GatewayConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
   const metrics = new GatewayMetrics()
   const requestLog = new RequestLog(metrics)
@@ -116,7 +130,7 @@ export async function build (config: GatewayConfig, options: BuildOptions = {}):
   })
   const setup: RevocationSetup = options.revocations === undefined
     ? createRevocations(config, app.log)
-    : { revocations: options.revocations, redis: undefined, check: async () => {}, close: async () => {} }
+    : givenRevocations(config, options.revocations, app.log)
   const { revocations } = setup
   let verifier: TokenVerifier
   try {
@@ -191,7 +205,7 @@ async function assemble (app: FastifyInstance, config: GatewayConfig, { metrics,
   } satisfies GatewayHandle)
 
   const deps = { config, state: () => state, metrics, revocations }
-  await app.register(healthRoutes({ ...deps, verifier }, keys))
+  await app.register(healthRoutes({ ...deps, verifier, signals: setup.signals }, keys))
   if (config.client !== undefined) await app.register(logoutRoute({ ...deps, verifier }, config.client))
   else app.log.warn({}, `no client configured: POST ${config.logout.path} (logout) is disabled`)
   await app.register(proxyRoutes({ ...deps, verifier }))

@@ -62,8 +62,25 @@ export const GatewayConfigSchema = Type.Object({
   revocation: Type.Object({
     maxStaleness: Type.Number({ minimum: 0, default: 30, description: 'Seconds the revocation mirror may go without hearing from Redis; past that, `failOpen` decides.' }),
     failOpen: Type.Boolean({ default: false, description: 'When the mirror is staler than `maxStaleness`: false refuses tokens (503), true serves from the stale mirror.' }),
-    sidTtl: Type.Integer({ minimum: 1, default: 3600, description: 'Seconds a session logged out here stays on this gateway\'s list: at least the issuer\'s longest access token lifetime.' })
+    sidTtl: Type.Integer({ minimum: 1, default: 3600, description: 'Seconds a session logged out here, or an entry received as a Shared Signal, stays on this gateway\'s list: at least the longest access token lifetime of the issuers concerned.' })
   }, { ...Strict, default: {}, description: 'The shared revocation list (Redis, mirrored in memory; in memory only without Redis).' }),
+  sharedSignals: Type.Object({
+    fromIssuer: Type.Boolean({ default: true, description: 'Receive every revocation the issuer makes (logout, token revocation, refresh reuse, code replay) as Shared Signals (OpenID SSF 1.0, CAEP session-revoked, poll stream), authenticated with `client` (the client needs scope `ssf.manage`). This is how a gateway without Redis learns of revocations made at the issuer. Needs `client`; set false for an issuer that is no SSF transmitter.' }),
+    pollWait: Type.Integer({ minimum: 1, maximum: 300, default: 25, description: 'Seconds a transmitter may hold a poll open waiting for events (long polling); the gateway gives up on an answer 5 s later.' }),
+    transmitters: Type.Array(Type.Object({
+      issuer: HttpUrl('The transmitter\'s issuer identifier: its metadata is read from `/.well-known/ssf-configuration` there (SSF 1.0 6.2) and must name this issuer.'),
+      metadataUrl: Type.Optional(HttpUrl('Where the transmitter metadata is, when not at the well-known location.')),
+      client: Type.Optional(Type.Object({
+        id: Type.String({ minLength: 1, description: 'The gateway\'s `client_id` at the transmitter\'s authorization server.' }),
+        // eslint-disable-next-line no-template-curly-in-string
+        secret: Type.String({ minLength: 1, description: 'Its secret (use `${ENV_VAR}`).' })
+      }, { ...Strict, description: 'Client credentials for an access token with scope `ssf.manage` (client credentials grant).' })),
+      tokenEndpoint: Type.Optional(HttpUrl('Token endpoint for `client`; default: from the transmitter issuer\'s discovery document.')),
+      // eslint-disable-next-line no-template-curly-in-string
+      bearerToken: Type.Optional(Type.String({ minLength: 1, description: 'A long-lived access token for the transmitter, instead of `client` (use `${ENV_VAR}`).' })),
+      appliesTo: Type.Optional(Type.Array(HttpUrl('A token issuer.'), { minItems: 1, uniqueItems: true, description: 'Token issuers whose sessions and tokens this transmitter\'s events may revoke; default: `issuer` (the gateway\'s). Events about other issuers are ignored.' }))
+    }, Strict), { default: [], description: 'Other SSF transmitters (another identity provider, a risk engine) whose CAEP session-revoked events cut sessions at this gateway.' })
+  }, { ...Strict, default: {}, description: 'Revocations received as Shared Signals (docs/shared-signals.md). Applied to the revocation mirror beside Redis, if any; the mirror\'s staleness is the worst of its sources.' }),
   identityHeaders: Type.Object({
     subject: HeaderName('x-auth-subject', 'Header carrying the token\'s `sub` to the upstream.'),
     clientId: HeaderName('x-auth-client-id', 'Header carrying the token\'s `client_id`.'),

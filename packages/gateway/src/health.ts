@@ -8,12 +8,15 @@ import type { TokenVerifier } from '@gatehouse/fastify-auth'
 import type { RevocationList } from '@gatehouse/fastify-auth/revocation'
 import type { GatewayConfig } from './config.ts'
 import type { GatewayMetrics } from './metrics.ts'
+import type { SignalSource } from './revocations.ts'
 
 export interface HealthDeps {
   config: GatewayConfig
   verifier: TokenVerifier
   revocations: RevocationList
   metrics: GatewayMetrics
+  /** The Shared Signals streams feeding the list. */
+  signals: SignalSource[]
 }
 
 /** Least milliseconds between two key loads tried by /readyz while no key was ever loaded. */
@@ -69,7 +72,11 @@ export function healthRoutes (deps: HealthDeps, keys: KeyReadiness) {
       const problems: string[] = []
       if (!await keys.check()) problems.push('the issuer\'s signing keys have not been loaded')
       // A fail-open gateway serves with a stale list by choice; only fail-closed ones go unready.
-      if (deps.revocations.staleness > maxStaleness && !deps.config.revocation.failOpen) problems.push('the revocation list is stale (Redis unreachable?)')
+      if (deps.revocations.staleness > maxStaleness && !deps.config.revocation.failOpen) {
+        const stale = deps.signals.filter((s) => s.receiver.staleness > maxStaleness)
+        for (const s of stale) problems.push(`the revocations from ${s.transmitter} (Shared Signals) are stale: transmitter unreachable?`)
+        if (stale.length === 0) problems.push('the revocation list is stale (Redis unreachable?)')
+      }
       if (problems.length > 0) return await reply.code(503).header('cache-control', 'no-store').send({ status: 'unavailable', problems })
       return await reply.header('cache-control', 'no-store').send({ status: 'ready' })
     })
@@ -77,6 +84,7 @@ export function healthRoutes (deps: HealthDeps, keys: KeyReadiness) {
       const text = deps.metrics.render({
         revocationListSize: () => deps.revocations.size,
         revocationStaleness: () => deps.revocations.staleness,
+        signals: () => deps.signals.map((s) => ({ transmitter: s.transmitter, staleness: s.receiver.staleness, ...s.receiver.stats })),
         verifier: () => deps.verifier.stats
       })
       return await reply.header('content-type', CONTENT_TYPE).header('cache-control', 'no-store').send(text)

@@ -77,6 +77,14 @@ export function checkGatewayConfig (config: GatewayConfig): ConfigRuleViolation[
       if (method !== '*' && !HTTP_METHODS.has(method)) problem(at('scopes', method), `"${method}" is not an HTTP method: use GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS (or another method Node accepts), or "*" for every method not listed`)
     }
   })
+  config.sharedSignals.transmitters.forEach((t, i) => {
+    const at = ['sharedSignals', 'transmitters', i]
+    if ((t.client === undefined) === (t.bearerToken === undefined)) problem(at, 'needs exactly one of client, bearerToken (how the gateway authenticates to the transmitter)')
+    if (t.tokenEndpoint !== undefined && t.client === undefined) problem([...at, 'tokenEndpoint'], 'tokenEndpoint needs client')
+    const first = config.sharedSignals.transmitters.findIndex((o) => o.issuer === t.issuer)
+    if (first !== i) problem([...at, 'issuer'], `duplicate transmitter "${t.issuer}" (also sharedSignals.transmitters[${first}])`)
+    if (config.sharedSignals.fromIssuer && config.client !== undefined && t.issuer === config.issuer) problem([...at, 'issuer'], 'is the gateway\'s issuer, already received through sharedSignals.fromIssuer')
+  })
   if (hasBackchannel && config.client === undefined) problem(['routes'], 'back-channel logout needs client (the gateway\'s credentials at the issuer)')
   return problems
 }

@@ -21,6 +21,8 @@ export interface GaugeSources {
   revocationListSize (): number
   /** Milliseconds; Infinity before the first sync. */
   revocationStaleness (): number
+  /** Each Shared Signals stream: its staleness (ms) and its receiver's counters. */
+  signals (): Array<{ transmitter: string, staleness: number, applied: number, refused: number, polls: number, failures: number }>
   /** The token verifier's own counters (cache hits, signature checks, JWKS fetches, introspections). */
   verifier (): VerifierStats
 }
@@ -72,6 +74,16 @@ export class GatewayMetrics {
     out.push(`gatehouse_gateway_revocation_list_size ${number(gauges.revocationListSize())}`)
     head('gatehouse_gateway_revocation_staleness_milliseconds', 'gauge', 'Milliseconds since the revocation mirror last heard from Redis (0 in memory).')
     out.push(`gatehouse_gateway_revocation_staleness_milliseconds ${number(gauges.revocationStaleness())}`)
+    const signals = gauges.signals()
+    head('gatehouse_gateway_ssf_events_total', 'counter', 'Security Event Tokens received on Shared Signals streams, by transmitter and result (applied, refused).')
+    for (const s of signals) {
+      out.push(`gatehouse_gateway_ssf_events_total{transmitter="${escapeLabel(s.transmitter)}",result="applied"} ${s.applied}`)
+      out.push(`gatehouse_gateway_ssf_events_total{transmitter="${escapeLabel(s.transmitter)}",result="refused"} ${s.refused}`)
+    }
+    head('gatehouse_gateway_ssf_poll_failures_total', 'counter', 'Polls of a Shared Signals transmitter that failed (unreachable, timeout, error status).')
+    for (const s of signals) out.push(`gatehouse_gateway_ssf_poll_failures_total{transmitter="${escapeLabel(s.transmitter)}"} ${s.failures}`)
+    head('gatehouse_gateway_ssf_staleness_seconds', 'gauge', 'Seconds since the Shared Signals stream last answered (0 while a poll is held open; +Inf before the first catch-up).')
+    for (const s of signals) out.push(`gatehouse_gateway_ssf_staleness_seconds{transmitter="${escapeLabel(s.transmitter)}"} ${number(s.staleness / 1000)}`)
     const stats = gauges.verifier()
     head('gatehouse_gateway_token_cache_hits_total', 'counter', 'Requests whose token was found in the verified-token cache (no signature check).')
     out.push(`gatehouse_gateway_token_cache_hits_total ${stats.cacheHits}`)

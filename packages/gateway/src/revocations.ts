@@ -1,41 +1,108 @@
 /**
  * The revocation list the gateway reads (and writes on logout): the Redis mirror when Redis is
- * configured, else the in-memory list for one instance. One Redis connection for commands
- * (revocations, rate limits) and one subscriber, owned by the list.
+ * configured, else the in-memory list for one instance, fed as well by Shared Signals receivers
+ * (the issuer's stream, other transmitters). One Redis connection for commands (revocations,
+ * rate limits) and one subscriber, owned by the list.
  */
 import { MemoryRevocationList, RedisRevocationList, type RevocationList, type RevocationLog } from '@gatehouse/fastify-auth/revocation'
+import { SignalReceiver, withSignalSources } from '@gatehouse/fastify-auth/ssf'
 import { checkRedis, createRedisClient, createSubscriberClient, type RedisClient } from '@gatehouse/shared/redis'
 import type { GatewayConfig } from './config.ts'
 
+/** A Shared Signals transmitter this gateway holds a stream at. */
+export interface SignalSource {
+  /** The transmitter's issuer (metrics label, log field). */
+  transmitter: string
+  receiver: SignalReceiver
+}
+
 export interface RevocationSetup {
+  /** What the verifier reads: the list, with the staleness of its worst source. */
   revocations: RevocationList
+  /** Shared Signals streams feeding the list (started by `start()`). */
+  signals: SignalSource[]
   /** The command connection, when Redis is configured (rate limits use it too). */
   redis: RedisClient | undefined
   /** Resolves once Redis answers; an UnusableStoreError naming it otherwise (no-op without Redis). */
   check (): Promise<void>
-  /** Closes the list, then the connection. */
+  /** Starts the Shared Signals receivers (in the background). */
+  start (): void
+  /** Closes the receivers (deleting their streams), the list, then the connection. */
   close (): Promise<void>
+}
+
+type Log = RevocationLog & { info (obj: object, msg: string): void }
+
+/** The receivers the config asks for: the issuer's stream (with `client`), then the other transmitters. */
+export function signalSources (config: GatewayConfig, list: RevocationList, log: Log): SignalSource[] {
+  const common = { revocations: list, entryTtl: config.revocation.sidTtl, pollWait: config.sharedSignals.pollWait, log }
+  const sources: SignalSource[] = []
+  const { fromIssuer, transmitters } = config.sharedSignals
+  if (fromIssuer && config.client !== undefined) {
+    sources.push({
+      transmitter: config.issuer,
+      // optional: an issuer that is no transmitter (another product) or will not give the client
+      // ssf.manage is logged once and left alone, rather than making the gateway fail closed.
+      receiver: new SignalReceiver({ ...common, issuer: config.issuer, clientId: config.client.id, clientSecret: config.client.secret, appliesTo: [config.issuer], optional: true })
+    })
+  } else if (fromIssuer && config.redis === undefined) {
+    log.warn({}, 'no client configured: revocations made at the issuer (logout there, token revocation, refresh reuse) do not reach this gateway; configure client (Shared Signals) or redis')
+  }
+  for (const t of transmitters) {
+    sources.push({
+      transmitter: t.issuer,
+      receiver: new SignalReceiver({
+        ...common,
+        issuer: t.issuer,
+        appliesTo: t.appliesTo ?? [config.issuer],
+        ...(t.metadataUrl === undefined ? {} : { metadataUrl: t.metadataUrl }),
+        ...(t.client === undefined ? {} : { clientId: t.client.id, clientSecret: t.client.secret }),
+        ...(t.tokenEndpoint === undefined ? {} : { tokenEndpoint: t.tokenEndpoint }),
+        ...(t.bearerToken === undefined ? {} : { bearerToken: t.bearerToken })
+      })
+    })
+  }
+  return sources
+}
+
+async function closeSources (sources: SignalSource[]): Promise<void> {
+  await Promise.all(sources.map(async (s) => { await s.receiver.close() }))
 }
 
 /** How long boot waits for the first full copy of the list before serving (and reporting not ready). */
 const FIRST_SYNC_MS = 5000
 
-export function createRevocations (config: GatewayConfig, log: RevocationLog & { info (obj: object, msg: string): void }): RevocationSetup {
+export function createRevocations (config: GatewayConfig, log: Log): RevocationSetup {
   if (config.redis === undefined) {
-    const revocations = new MemoryRevocationList({ log })
-    return { revocations, redis: undefined, check: async () => {}, close: async () => await revocations.close() }
+    const list = new MemoryRevocationList({ log })
+    const signals = signalSources(config, list, log)
+    return {
+      revocations: withSignalSources(list, signals.map((s) => s.receiver)),
+      signals,
+      redis: undefined,
+      check: async () => {},
+      start: () => { for (const s of signals) s.receiver.start() },
+      close: async () => {
+        await closeSources(signals)
+        await list.close()
+      }
+    }
   }
   const redis = createRedisClient(config.redis)
   // Without a listener ioredis prints every failed reconnect; the mirror's staleness tells the rest.
   redis.on('error', (err: Error) => { log.warn({ err: err.message }, 'redis connection error') })
-  const revocations = new RedisRevocationList({ redis, subscriber: () => createSubscriberClient(redis), log })
+  const list = new RedisRevocationList({ redis, subscriber: () => createSubscriberClient(redis), log })
+  const signals = signalSources(config, list, log)
   const redisConfig = config.redis
   return {
-    revocations,
+    revocations: withSignalSources(list, signals.map((s) => s.receiver)),
+    signals,
     redis,
     check: async () => { await checkRedis(redis, redisConfig) },
+    start: () => { for (const s of signals) s.receiver.start() },
     close: async () => {
-      await revocations.close()
+      await closeSources(signals)
+      await list.close()
       await redis.quit().catch(() => redis.disconnect())
     }
   }
@@ -47,10 +114,12 @@ export function createRevocations (config: GatewayConfig, log: RevocationLog & {
  * revocation at all, and a fail-open one would serve every revoked token. Then waits for the
  * first full copy, at most FIRST_SYNC_MS (a long list goes on loading in the background,
  * /readyz not ready meanwhile). Once running, an outage is ridden out per
- * `revocation.maxStaleness` and `failOpen`.
+ * `revocation.maxStaleness` and `failOpen`. The Shared Signals streams start here too, and the
+ * same wait covers their catch-up (a new stream replays every retained event).
  */
 export async function firstSync (setup: RevocationSetup, log: RevocationLog): Promise<void> {
   await setup.check()
+  setup.start()
   const { revocations } = setup
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), FIRST_SYNC_MS) })

@@ -106,3 +106,30 @@ routes:
 `)
   t.same(found, ['gateway.yaml:6:7 routes[0].scopes.GTE "GTE" is not an HTTP method: use GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS (or another method Node accepts), or "*" for every method not listed'])
 })
+
+t.test('Shared Signals transmitters: how to authenticate, no duplicates, not the issuer twice', async (t) => {
+  const found = problems(`issuer: http://127.0.0.1:4000
+client: { id: gw, secret: s }
+sharedSignals:
+  transmitters:
+    - { issuer: 'http://tx:1' }
+    - { issuer: 'http://tx:2', bearerToken: t, client: { id: a, secret: b } }
+    - { issuer: 'http://tx:3', bearerToken: t, tokenEndpoint: 'http://tx:3/token' }
+    - { issuer: 'http://tx:4', bearerToken: t }
+    - { issuer: 'http://tx:4', bearerToken: t }
+    - { issuer: 'http://127.0.0.1:4000', bearerToken: t }
+`).join('\n')
+  for (const expected of [
+    /5:7 sharedSignals\.transmitters\[0\] needs exactly one of client, bearerToken/,
+    /sharedSignals\.transmitters\[1\] needs exactly one of client, bearerToken/,
+    /sharedSignals\.transmitters\[2\]\.tokenEndpoint tokenEndpoint needs client/,
+    /sharedSignals\.transmitters\[4\]\.issuer duplicate transmitter "http:\/\/tx:4" \(also sharedSignals\.transmitters\[3\]\)/,
+    /sharedSignals\.transmitters\[5\]\.issuer is the gateway's issuer, already received through sharedSignals\.fromIssuer/
+  ]) t.match(found, expected)
+  t.match(problems(`issuer: http://127.0.0.1:4000
+sharedSignals: { transmitters: [{ issuer: 'http://tx:5', bearerToken: t, appliesTo: [] }] }
+`).join('\n'), /2:\d+ sharedSignals\.transmitters\[0\]\.appliesTo must NOT have fewer than 1 items/, 'appliesTo names at least one issuer')
+  t.same(problems(`issuer: http://127.0.0.1:4000
+sharedSignals: { fromIssuer: false, transmitters: [{ issuer: 'http://127.0.0.1:4000', client: { id: a, secret: b }, appliesTo: ['http://127.0.0.1:4000'] }] }
+`), [], 'the issuer as an explicit transmitter once fromIssuer is off')
+})
