@@ -8,7 +8,10 @@
  * session's token as soon as it is ready again.
  */
 import t, { type Test } from 'tap'
+import { existsSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
 import * as oauth from 'oauth4webapi'
+import { EVENTS_FILE, STREAMS_FILE } from '../../packages/issuer/src/stores/file-signals.ts'
 import { bearer, request, startStack, waitFor, type GatewayProcess } from '../fixtures/processes.ts'
 import { BROWSER_CLIENTS, CLIENTS, codeFlow, discover, exchangeCode, insecure, isConsentPage, decide, refresh, refusal, signIn, startAuthorization } from '../fixtures/oauth.ts'
 
@@ -107,4 +110,32 @@ t.test('a gateway stopped during a logout refuses the session\'s token once read
   await waitFor('gateway-a to refuse the token', async () => await status(a, session.access_token) === 401 ? true : undefined, BOUND_MS, 5)
   await b.start()
   t.equal(await status(b, session.access_token), 401, 'gateway-b refuses it from its first request after /readyz')
+})
+
+t.test('the issuer restarted with an empty event log: the gateways forget nothing, and hear what comes next', async (t) => {
+  const before = await codeFlow(as, 'web', { scope: 'openid api:read' })
+  const after = await codeFlow(as, 'web', { scope: 'openid api:read' })
+  await servedEverywhere(t, before.access_token, 'the token to be revoked before the restart')
+  const { client, auth } = CLIENTS.web
+  await oauth.processRevocationResponse(await oauth.revocationRequest(as, client, auth, before.access_token, insecure))
+  await refusedEverywhere(t, before.access_token, 'the token revoked before the restart')
+
+  await issuer.stop()
+  for (const file of [EVENTS_FILE, STREAMS_FILE]) {
+    t.ok(existsSync(join(issuer.config.dataDir, file)), `${file} was there`)
+    rmSync(join(issuer.config.dataDir, file))
+  }
+  await issuer.start()
+  // Each gateway finds its stream gone and makes a new one, which replays nothing.
+  for (const gateway of gateways) {
+    await waitFor(`${gateway.name} to hold a new stream`, async () => /^gatehouse_gateway_ssf_staleness_seconds\{[^}]*\} 0$/m.test(await gateway.metrics()) ? true : undefined)
+  }
+  for (const gateway of gateways) t.equal(await status(gateway, before.access_token), 401, `${gateway.name} still refuses the token revoked before the restart (its mirror is the copy)`)
+  await servedEverywhere(t, after.access_token, 'a token that was never revoked')
+
+  const end = new URL(as.end_session_endpoint ?? '')
+  end.searchParams.set('id_token_hint', after.id_token ?? '')
+  end.searchParams.set('post_logout_redirect_uri', 'http://127.0.0.1:3000/')
+  t.equal((await after.started.browser.request(end.toString())).status, 302, 'a logout at the restarted issuer')
+  await refusedEverywhere(t, after.access_token, 'the session logged out after the restart')
 })

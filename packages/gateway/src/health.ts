@@ -84,6 +84,8 @@ export function healthRoutes (deps: HealthDeps, keys: KeyReadiness) {
       const text = deps.metrics.render({
         revocationListSize: () => deps.revocations.size,
         revocationStaleness: () => deps.revocations.staleness,
+        revocationPendingWrites: () => deps.revocations.pendingWrites ?? 0,
+        revocationsWrittenBack: () => deps.revocations.writtenBack ?? 0,
         signals: () => deps.signals.map((s) => ({ transmitter: s.transmitter, staleness: s.receiver.staleness, ...s.receiver.stats })),
         verifier: () => deps.verifier.stats
       })

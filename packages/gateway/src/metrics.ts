@@ -21,6 +21,10 @@ export interface GaugeSources {
   revocationListSize (): number
   /** Milliseconds; Infinity before the first sync. */
   revocationStaleness (): number
+  /** Revocations queued while Redis is unreachable (0 without Redis). */
+  revocationPendingWrites (): number
+  /** Entries written back into Redis after it lost them. */
+  revocationsWrittenBack (): number
   /** Each Shared Signals stream: its staleness (ms) and its receiver's counters. */
   signals (): Array<{ transmitter: string, staleness: number, applied: number, refused: number, polls: number, failures: number }>
   /** The token verifier's own counters (cache hits, signature checks, JWKS fetches, introspections). */
@@ -74,6 +78,10 @@ export class GatewayMetrics {
     out.push(`gatehouse_gateway_revocation_list_size ${number(gauges.revocationListSize())}`)
     head('gatehouse_gateway_revocation_staleness_milliseconds', 'gauge', 'Milliseconds since the revocation mirror last heard from Redis (0 in memory).')
     out.push(`gatehouse_gateway_revocation_staleness_milliseconds ${number(gauges.revocationStaleness())}`)
+    head('gatehouse_gateway_revocation_pending_writes', 'gauge', 'Revocations this gateway holds that Redis has not taken yet (queued while it is unreachable).')
+    out.push(`gatehouse_gateway_revocation_pending_writes ${number(gauges.revocationPendingWrites())}`)
+    head('gatehouse_gateway_revocations_written_back_total', 'counter', 'Revocations this gateway wrote back into Redis after Redis lost them (restart without persistence, flush, failover).')
+    out.push(`gatehouse_gateway_revocations_written_back_total ${number(gauges.revocationsWrittenBack())}`)
     const signals = gauges.signals()
     head('gatehouse_gateway_ssf_events_total', 'counter', 'Security Event Tokens received on Shared Signals streams, by transmitter and result (applied, refused).')
     for (const s of signals) {

@@ -60,6 +60,12 @@ export class RevocationMirror {
     return false
   }
 
+  /** Every live entry of one kind with its expiry (epoch ms; Infinity for good): for a write-back. */
+  * entries (kind: RevocationKind): IterableIterator<[string, number]> {
+    const now = this.#clock.now() - this.#base
+    for (const [id, offset] of this.#maps[kind]) if (offset > now) yield [id, offset + this.#base]
+  }
+
   /** Live entries. Sweeps first, so it costs a pass over the maps: not for the request path. */
   get size (): number {
     this.sweep()

@@ -7,6 +7,7 @@
  * | ------------------------------ | ---------- | ------------------------------------------------- |
  * | `gatehouse:{revocations}:jti`  | sorted set | member = access token `jti`, score = expiry (ms)  |
  * | `gatehouse:{revocations}:sid`  | sorted set | member = session `sid`, score = expiry (ms)       |
+ * | `gatehouse:{revocations}:epoch`| string     | the list's epoch: a random id, no TTL             |
  * | `gatehouse:revocations`        | channel    | one message per revoked id (below)                |
  *
  * - Scores are epoch milliseconds (integers) from the writer's clock: the entry stops counting
@@ -16,7 +17,8 @@
  *   both. Clients must not set ioredis' own `keyPrefix` option (it would prefix twice).
  * - Every key has a TTL, kept at least as far out as the set's highest score; members with a
  *   score below `now` are removed on every write (`ZREMRANGEBYSCORE -inf (now`).
- * - Message: JSON `{"t":"jti"|"sid","id":"<id>","exp":<expiry ms>}`, published after the write.
+ * - Message: JSON `{"t":"jti"|"sid","id":"<id>","exp":<expiry ms>}`, published after the write;
+ *   `{"t":"resync"}` after a write-back (below): every instance copies the list again.
  *
  * Writes: `revoke()` runs one Lua script (ZADD GT, ZREMRANGEBYSCORE, PTTL/PEXPIRE on each set it
  * touches; see `redis-scripts.ts`), then PUBLISHes one message per id.
@@ -33,16 +35,32 @@
  * a 1 000 000-entry list loads without blocking Redis for long. Every reconnect of the subscriber
  * resyncs again. Entries are only ever added, so a resync is a union: an entry the mirror holds
  * stays until it expires, even if Redis restarted empty.
+ *
+ * Nothing is lost when Redis loses data (a restart without persistence, a FLUSHALL, a failover to
+ * a replica that missed the last writes): every full sync reads the epoch key (created when
+ * missing) and the server's run_id, and the heartbeat compares them with the last sync's every
+ * second. When either changed, the instance writes every live entry of its mirror back with its
+ * own expiry (ZADD GT in batches of 1000, after a random delay up to `writeBackJitterMs`), then,
+ * if Redis took anything new, publishes `resync`. Writing back is idempotent (an entry is never
+ * shortened; only what Redis lacked counts as new), so a fleet doing it at once costs Redis one
+ * batched pass per instance and nothing else: as long as one instance that held an entry
+ * survives, every instance, including one started after the loss, ends up holding it. A
+ * run_id change with the same epoch (a restart that kept its data) writes back too: Redis
+ * cannot say which last writes it missed.
  */
+import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import type { Cluster, Redis } from 'ioredis'
 import { RevocationMirror, revocationTargets, systemClock } from './mirror.ts'
 import { copyLiveEntries, ScoreReader } from './redis-copy.ts'
-import { decodeMessage } from './redis-scripts.ts'
+import { decodeMessage, EPOCH_SCRIPT, RESYNC_MESSAGE, WRITE_BACK_SCRIPT } from './redis-scripts.ts'
 import { RevocationWriter, type RevocationWrite } from './redis-writer.ts'
 import type { Clock, RevocationEntry, RevocationList, RevocationLog } from './types.ts'
 
 type Client = Redis | Cluster
+
+/** Entries per write-back script call: a few ms of Redis time each, so other commands interleave. */
+const WRITE_BACK_BATCH = 1000
 
 /** Options for {@link RedisRevocationList}. */
 export interface RedisRevocationListOptions {
@@ -68,6 +86,18 @@ export interface RedisRevocationListOptions {
   writeTimeoutMs?: number
   /** Most writes queued while Redis is down. Default 100 000. */
   maxPendingWrites?: number
+  /**
+   * A write-back (Redis lost the list, see the top of this file) starts after a random delay
+   * up to this, so a fleet reconnecting at once spreads its writes. Default 1000 ms.
+   */
+  writeBackJitterMs?: number
+  /**
+   * When the list's epoch is younger than this (Redis just lost its data, or is new), the first
+   * `ready()` waits until it is this old and copies the list again, so the write-backs of the
+   * instances that survived (their reconnect, at most 2 s with ioredis' default back-off, plus
+   * the jitter) are in the copy. Default 3000 ms.
+   */
+  settleMs?: number
   log?: RevocationLog
 }
 
@@ -80,7 +110,7 @@ export class RedisRevocationList implements RevocationList {
   readonly #subscriberSource: Client | (() => Client)
   #subscriber: Client | undefined
   readonly #ownsSubscriber: boolean
-  readonly #keys: { jti: string, sid: string }
+  readonly #keys: { jti: string, sid: string, epoch: string }
   readonly #channel: string
   readonly #clock: Clock
   readonly #mirror: RevocationMirror
@@ -103,6 +133,15 @@ export class RedisRevocationList implements RevocationList {
   #isSyncWanted = false
   #isPinging = false
   #heartbeat: NodeJS.Timeout | undefined
+  readonly #writeBackJitterMs: number
+  readonly #settleMs: number
+  /** The epoch's age at the last sync, and when that was (performance.now()). */
+  #epochAge = { ms: Infinity, at: 0 }
+  /** What the last full sync saw: the list's epoch and the server's run_id (see EPOCH_SCRIPT). */
+  #seen: { epoch: string, runId: string } | undefined
+  #isCheckingEpoch = false
+  #settling: Promise<void> | undefined
+  #writtenBack = 0
 
   constructor (options: RedisRevocationListOptions) {
     const prefix = options.keyPrefix ?? 'gatehouse:'
@@ -110,13 +149,15 @@ export class RedisRevocationList implements RevocationList {
     // Created in ready(), not here: a writer that never reads opens no second connection.
     this.#subscriberSource = options.subscriber ?? (() => options.redis.duplicate())
     this.#ownsSubscriber = typeof this.#subscriberSource === 'function'
-    this.#keys = { jti: `${prefix}{revocations}:jti`, sid: `${prefix}{revocations}:sid` }
+    this.#keys = { jti: `${prefix}{revocations}:jti`, sid: `${prefix}{revocations}:sid`, epoch: `${prefix}{revocations}:epoch` }
     this.#channel = `${prefix}revocations`
     this.#clock = options.clock ?? systemClock
     this.#mirror = new RevocationMirror(this.#clock)
     this.#heartbeatMs = options.heartbeatMs ?? 1000
     this.#sweepMs = options.sweepMs ?? 60_000
     this.#pageSize = options.pageSize ?? 10_000
+    this.#writeBackJitterMs = options.writeBackJitterMs ?? 500
+    this.#settleMs = options.settleMs ?? 3000
     this.#log = options.log
     this.#scores = new ScoreReader(options.log)
     this.#writer = new RevocationWriter({
@@ -154,6 +195,11 @@ export class RedisRevocationList implements RevocationList {
     return this.#writer.pending
   }
 
+  /** Entries this instance wrote back into Redis after it lost them (new or extended ones only). */
+  get writtenBack (): number {
+    return this.#writtenBack
+  }
+
   isRevoked (claims: { jti?: string, sid?: string }): boolean {
     return this.#mirror.isRevoked(claims)
   }
@@ -179,6 +225,19 @@ export class RedisRevocationList implements RevocationList {
       if (this.#closed) throw new Error('revocation list is closed')
       await this.#sync()
     }
+    await this.#settle()
+  }
+
+  /** A young epoch: wait until it is `settleMs` old, then copy again (see the option). Once. */
+  async #settle (): Promise<void> {
+    this.#settling ??= (async () => {
+      const left = this.#settleMs - this.#epochAge.ms - (performance.now() - this.#epochAge.at)
+      if (!(left > 0)) return
+      this.#log?.warn({ waitMs: Math.ceil(left) }, 'the revocation list in Redis is new or was just lost: waiting for other instances to write theirs back before reporting ready')
+      await new Promise((resolve) => setTimeout(resolve, left))
+      if (!this.#closed) await this.#sync()
+    })()
+    await this.#settling
   }
 
   /**
@@ -238,6 +297,12 @@ export class RedisRevocationList implements RevocationList {
       this.#log?.warn({ channel, message: raw.slice(0, 200) }, 'ignoring malformed revocation message')
       return
     }
+    if (message.kind === 'resync') {
+      // Another instance wrote entries back: copy the list again, after a spread-out delay.
+      const timer = setTimeout(() => { if (!this.#closed) this.#sync().catch(this.#onSyncError) }, Math.random() * this.#writeBackJitterMs)
+      timer.unref()
+      return
+    }
     this.#mirror.add(message.kind, message.id, message.expiresAt)
     if (this.#isLive) this.#lastHeard = this.#clock.now()
   }
@@ -269,6 +334,7 @@ export class RedisRevocationList implements RevocationList {
       if (this.#syncing === null && this.#sub.status === 'ready') this.#sync().catch(this.#onSyncError)
       return
     }
+    this.#checkEpoch()
     if (this.#isPinging) return
     this.#isPinging = true
     const generation = this.#generation
@@ -302,6 +368,12 @@ export class RedisRevocationList implements RevocationList {
     await this.#afterHandshake()
     await this.#sub.subscribe(this.#channel)
     await this.#writer.flush() // our queued writes reach Redis before we copy it
+    const seen = await this.#epoch()
+    if (this.#seen !== undefined && (seen.epoch !== this.#seen.epoch || seen.runId !== this.#seen.runId)) {
+      await this.#writeBack(seen.epoch !== this.#seen.epoch ? 'the list is gone (epoch changed)' : 'the server restarted or failed over (run_id changed)')
+    }
+    // Only once written back: a write-back cut short is done again on the next pass.
+    this.#seen = seen
     const now = Math.floor(this.#clock.now())
     for (const kind of ['jti', 'sid'] as const) {
       await copyLiveEntries(this.#redis, this.#keys[kind], now, this.#pageSize, (id, expiresAt) => {
@@ -312,6 +384,57 @@ export class RedisRevocationList implements RevocationList {
     this.#hasSynced = true
     this.#isLive = true
     this.#lastHeard = this.#clock.now()
+  }
+
+  /** The list's epoch (created when missing) and the server's run_id. */
+  async #epoch (): Promise<{ epoch: string, runId: string }> {
+    const reply = await this.#redis.eval(EPOCH_SCRIPT, 1, this.#keys.epoch, randomUUID())
+    if (!Array.isArray(reply) || typeof reply[0] !== 'string') throw new TypeError('unexpected reply to the revocation epoch check')
+    this.#epochAge = { ms: Number(reply[2]), at: performance.now() }
+    return { epoch: reply[0], runId: String(reply[1] ?? '') }
+  }
+
+  /**
+   * Heartbeat: a FLUSHALL, or a restart the subscriber did not notice, loses the list without a
+   * reconnect. Compares the epoch and run_id with the last sync's; a change asks for a resync,
+   * which writes the mirror back. The same connection as the writes, one call a heartbeat.
+   */
+  #checkEpoch (): void {
+    const last = this.#seen
+    if (last === undefined || this.#isCheckingEpoch || this.#redis.status !== 'ready') return
+    this.#isCheckingEpoch = true
+    this.#epoch().then((seen) => {
+      if (!this.#closed && this.#seen === last && (seen.epoch !== last.epoch || seen.runId !== last.runId)) this.#sync().catch(this.#onSyncError)
+    }, () => {}).finally(() => { this.#isCheckingEpoch = false })
+  }
+
+  /**
+   * Writes every live entry of the mirror back into Redis, which lost some or all of the list
+   * (see the top of this file), after a random delay of up to `writeBackJitterMs`. Then, if
+   * Redis took anything new, asks every instance to copy the list again.
+   */
+  async #writeBack (why: string): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, Math.random() * this.#writeBackJitterMs))
+    const now = Math.floor(this.#clock.now())
+    let changed = 0
+    for (const kind of ['jti', 'sid'] as const) {
+      let batch: Array<string | number> = []
+      const send = async (): Promise<void> => {
+        const reply = await this.#redis.eval(WRITE_BACK_SCRIPT, 1, this.#keys[kind], now, ...batch)
+        changed += Number(reply)
+        this.#writtenBack += Number(reply)
+        batch = []
+      }
+      for (const [id, expiresAt] of this.#mirror.entries(kind)) {
+        batch.push(id, expiresAt === Infinity ? '+inf' : Math.ceil(expiresAt))
+        if (batch.length >= WRITE_BACK_BATCH * 2) await send()
+      }
+      if (batch.length > 0) await send()
+    }
+    if (changed > 0) {
+      this.#log?.warn({ reason: why, restored: changed }, 'Redis had lost revocations: wrote them back from this instance\'s mirror')
+      await this.#redis.publish(this.#channel, RESYNC_MESSAGE)
+    }
   }
 
   /**

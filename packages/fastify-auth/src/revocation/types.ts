@@ -23,6 +23,11 @@ export interface RevocationList {
    * was unreachable or too slow); undefined for a list without a shared store.
    */
   readonly pendingWrites?: number
+  /**
+   * Entries this instance wrote back into the shared store after it lost them (Redis restarted
+   * empty, flushed, failed over); undefined for a list without a shared store.
+   */
+  readonly writtenBack?: number
   /** Resolves once the mirror holds a full copy of the list. */
   ready (): Promise<void>
   close (): Promise<void>

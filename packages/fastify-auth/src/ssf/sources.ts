@@ -11,7 +11,7 @@ export interface RevocationSource {
 /**
  * A RevocationList view of `list` whose `staleness` is the largest of the list's and the
  * sources', so a verifier's `maxStaleness` bounds every feed at once; `ready()` waits for the
- * list and every source. `revoke`, `isRevoked`, `size` and `pendingWrites` are the list's.
+ * list and every source. `revoke`, `isRevoked`, `size`, `pendingWrites` and `writtenBack` are the list's.
  * `close()` closes the sources, then the list.
  */
 export function withSignalSources (list: RevocationList, sources: ReadonlyArray<RevocationSource>): RevocationList {
@@ -33,6 +33,9 @@ export function withSignalSources (list: RevocationList, sources: ReadonlyArray<
     },
     get pendingWrites () {
       return list.pendingWrites
+    },
+    get writtenBack () {
+      return list.writtenBack
     },
     ready: async () => {
       await Promise.all([list.ready(), ...all.map(async (source) => { await source.ready() })])
