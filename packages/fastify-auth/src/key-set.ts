@@ -2,18 +2,23 @@
  * The issuer's public keys (RFC 7517 JWK Set), cached in memory.
  *
  * - An unknown `kid` refetches the set, at most once per `jwksCooldown` (a flood of made-up
- *   kids costs the issuer one request per cooldown).
+ *   kids costs the issuer one request per cooldown). Only fetches an unknown kid caused count
+ *   toward it: a background refresh or an announced change never holds back the first token
+ *   signed with a new key.
  * - A failed refetch never drops known keys: tokens signed with them keep passing while the
  *   issuer is down. Only a successful fetch replaces the set.
  * - Keys older than `jwksMaxAge` are refreshed in the background, so a key the issuer removed
  *   stops being trusted.
+ * - A key change the issuer announces (Redis, Shared Signals: {@link KeySet.announce}) refetches
+ *   at once, outside the cooldown, until the set shows it. A revoked kid is dropped before
+ *   that fetch and never trusted again, whatever a later fetch (or a failed one) says.
  */
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto'
 import type { JWK } from 'jose'
 import { IssuerMismatchError, type Discovery } from './discovery.ts'
 import { AuthError } from './errors.ts'
 import { fetchJson, IssuerFetchError } from './http.ts'
-import type { Clock, RevocationLog } from './revocation/types.ts'
+import type { Clock, KeyChange, RevocationLog } from './revocation/types.ts'
 
 export interface KeySetOptions {
   jwksUri: string | undefined
@@ -23,6 +28,8 @@ export interface KeySetOptions {
   timeout: number
   clock: Clock
   log: RevocationLog | undefined
+  /** Called when a key leaves the set (revoked, or gone from a fetched JWKS): drop what it verified. */
+  onDrop?: () => void
 }
 
 interface KnownKey {
@@ -48,6 +55,10 @@ function importKey (jwk: JWK): KeyObject | null {
 
 /** While no key was ever loaded, retry a failed fetch after this long even inside the cooldown. */
 const FIRST_LOAD_RETRY_MS = 1000
+/** After an announcement the fetched set does not show yet (another issuer instance answered): retry after these. */
+const ANNOUNCED_RETRY_MS = [100, 250, 500, 1000, 2000, 4000]
+/** Revoked kids remembered (kids are random: this only bounds memory against a chatty channel). */
+const MAX_DENIED = 10_000
 
 const EC_CURVES: Record<string, string> = { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' }
 
@@ -75,6 +86,13 @@ export class KeySet {
   #keys: KnownKey[] = []
   #loadedAt = -Infinity
   #attemptedAt = -Infinity
+  /** When an unknown kid last caused a fetch: the cooldown counts from this only. */
+  #unknownKidAt = -Infinity
+  /** Revoked kids: never trusted again. */
+  readonly #denied = new Set<string>()
+  /** Announced changes the fetched set does not show yet. */
+  readonly #expected = new Map<string, KeyChange['change']>()
+  #announcing: Promise<void> | undefined
   #hasFailed = false
   #lastError: unknown
   #pending: Promise<void> | undefined
@@ -87,9 +105,17 @@ export class KeySet {
 
   /** The key for a JWS header's `alg` and `kid`. Throws AuthError unknown_key or issuer_unavailable. */
   async resolve (alg: string, kid: string | undefined): Promise<KeyObject> {
+    // Revoked: refused, whatever the issuer's JWKS says or whether it answers.
+    if (kid !== undefined && this.#denied.has(kid)) throw new AuthError('unknown_key')
     let known = this.#find(alg, kid)
+    if (known === undefined && kid !== undefined && this.#expected.has(kid) && this.#announcing !== undefined) {
+      // Announced and on its way: wait for it rather than refuse the first tokens it signed.
+      await this.#announcing
+      known = this.#find(alg, kid)
+    }
     if (known === undefined) {
       if (this.#mayRefetch()) {
+        this.#unknownKidAt = this.#options.clock.now()
         await this.refresh()
         known = this.#find(alg, kid)
       }
@@ -124,6 +150,50 @@ export class KeySet {
     return this.#keys.length
   }
 
+  /**
+   * A key change the issuer announced over a trusted channel. A revoked kid is dropped at once
+   * (and `onDrop` called); then the set is fetched again, outside the unknown-kid cooldown,
+   * until it shows every announced change (retrying for ~8 s: several issuer instances may not
+   * all have reloaded yet). Never rejects; a failed fetch keeps the known keys, less the revoked.
+   */
+  announce (change: KeyChange): Promise<void> {
+    if (change.change === 'revoked') this.#deny(change.kid)
+    this.#expected.set(change.kid, change.change)
+    this.#announcing ??= this.#followAnnouncements().finally(() => { this.#announcing = undefined })
+    return this.#announcing
+  }
+
+  #deny (kid: string): void {
+    if (this.#denied.size >= MAX_DENIED) this.#denied.delete(this.#denied.values().next().value as string)
+    this.#denied.add(kid)
+    const before = this.#keys.length
+    this.#keys = this.#keys.filter((k) => k.jwk.kid !== kid)
+    if (this.#keys.length < before) this.#options.onDrop?.()
+  }
+
+  /** True when the current set shows the change (a published or activated kid is in it; a retired or revoked one is not). */
+  #shows (kid: string, change: KeyChange['change']): boolean {
+    const present = this.#keys.some((k) => k.jwk.kid === kid)
+    return change === 'published' || change === 'activated' ? present : !present
+  }
+
+  async #followAnnouncements (): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      // A fetch already in flight may have started before the change: wait it out, then fetch anew.
+      if (this.#pending !== undefined) await this.#pending
+      await this.refresh()
+      for (const [kid, change] of this.#expected) if (this.#shows(kid, change)) this.#expected.delete(kid)
+      if (this.#expected.size === 0) return
+      const wait = ANNOUNCED_RETRY_MS[attempt]
+      if (wait === undefined) {
+        this.#options.log?.warn({ kids: [...this.#expected.keys()] }, 'gatehouse-auth: announced key changes not seen in the JWKS; relying on the regular refresh')
+        this.#expected.clear()
+        return
+      }
+      await new Promise((resolve) => setTimeout(resolve, wait).unref())
+    }
+  }
+
   #find (alg: string, kid: string | undefined): KnownKey | undefined {
     for (const known of this.#keys) {
       if (kid !== undefined && known.jwk.kid !== kid) continue
@@ -136,7 +206,7 @@ export class KeySet {
     if (this.#pending !== undefined) return true
     const since = this.#options.clock.now() - this.#attemptedAt
     if (this.#keys.length === 0) return since >= Math.min(this.#options.cooldown, FIRST_LOAD_RETRY_MS)
-    return since >= this.#options.cooldown
+    return this.#options.clock.now() - this.#unknownKidAt >= this.#options.cooldown
   }
 
   async #fetch (): Promise<void> {
@@ -146,9 +216,14 @@ export class KeySet {
       const uri = this.#options.jwksUri ?? (await this.#options.discovery.get()).jwks_uri
       if (uri === undefined) throw new IssuerFetchError('the discovery document has no jwks_uri')
       const body = await fetchJson(uri, this.#options.timeout)
-      const keys = Array.isArray(body.keys) ? body.keys.filter(isUsable) : []
+      const keys = Array.isArray(body.keys) ? body.keys.filter((jwk) => isUsable(jwk) && !this.#denied.has(String(jwk.kid))) : []
       if (keys.length === 0) throw new IssuerFetchError(`${uri}: no usable signing key`)
-      this.#keys = keys.map((jwk) => ({ jwk }))
+      const kept = new Set(keys.map((jwk) => jwk.kid))
+      const dropped = this.#keys.some((k) => !kept.has(k.jwk.kid))
+      // Keys already imported stay imported.
+      const known = new Map(this.#keys.map((k) => [JSON.stringify(k.jwk), k]))
+      this.#keys = keys.map((jwk) => known.get(JSON.stringify(jwk)) ?? { jwk })
+      if (dropped) this.#options.onDrop?.()
       this.#loadedAt = this.#options.clock.now()
       this.#hasFailed = false
       this.#lastError = undefined

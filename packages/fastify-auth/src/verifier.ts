@@ -14,6 +14,7 @@ import { KeySet } from './key-set.ts'
 import { AuthOptionsError, parseAuthOptions, type ResolvedAuthOptions } from './options.ts'
 import { TokenCache } from './token-cache.ts'
 import type { AccessClaims, AuthOptions, RouteAuth } from './types.ts'
+import type { KeyChange } from './revocation/types.ts'
 
 /** Counters for tests and metrics; plain numbers, read at will. */
 export interface VerifierStats {
@@ -57,13 +58,17 @@ export class TokenVerifier {
       maxAge: opts.jwksMaxAge,
       timeout: opts.jwksTimeout,
       clock: opts.clock,
-      log: opts.log
+      log: opts.log,
+      // A token verified with a key that is gone (revoked) must not pass from the cache.
+      onDrop: () => { this.#cache.clear() }
     })
     this.#local = new LocalValidator(opts, this.#keys)
     this.#introspector = opts.introspection === undefined
       ? undefined
       : new Introspector({ options: opts.introspection, issuer: opts.issuer, clockTolerance: opts.clockTolerance, discovery, clock: opts.clock, log: opts.log })
     this.#cache = new TokenCache(opts.cacheSize)
+    // Key changes the issuer announces on the list's channel (Redis) reach the key set at once.
+    opts.revocations.onKeyChange?.((change) => { this.keyChanged(change).catch(() => {}) })
   }
 
   /**
@@ -115,6 +120,14 @@ export class TokenVerifier {
       return Promise.reject(this.#refuse(err))
     }
     return this.verify(authorization.slice(start), route)
+  }
+
+  /**
+   * The issuer announced a change of its signing keys (Redis, Shared Signals): a revoked kid is
+   * refused from now on, and the JWKS is fetched again at once. Never rejects.
+   */
+  keyChanged (change: KeyChange): Promise<void> {
+    return this.#keys.announce(change)
   }
 
   /** Fetches the discovery document and the JWKS now; rejects if no key can be loaded. */

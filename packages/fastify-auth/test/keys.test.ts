@@ -1,6 +1,6 @@
 /**
  * The JWKS cache: key rotation through an unknown-kid refetch, the refetch cooldown, and known
- * keys serving while the issuer is down.
+ * keys serving while the issuer is down; key changes the issuer announces (issue 16).
  */
 import t, { type Test } from 'tap'
 import { TokenVerifier, type AuthOptions } from '../src/index.ts'
@@ -111,4 +111,60 @@ t.test('jwksUri skips discovery; keys marked for encryption or symmetric are ign
   t.teardown(async () => await v.close())
   t.equal(await reasonOf(v.verify(await issuer.sign())), 'accepted', 'the sig key is used')
   t.equal(issuer.hits.discovery, 0)
+})
+
+t.test('a background refresh does not hold back the first token of a new key (the cooldown counts unknown kids only)', async (t) => {
+  const { issuer, v, clock } = await setup(t, { jwksMaxAge: 60_000 })
+  await v.ready()
+  clock.advance(61_000)
+  t.equal(await reasonOf(v.verify(await issuer.sign())), 'accepted')
+  await v.ready() // the background refresh, just now
+  t.equal(issuer.hits.jwks, 2)
+  const next = await issuer.addKey('ES256')
+  t.equal(await reasonOf(v.verify(await issuer.sign({}, { key: next }))), 'accepted', 'fetched although a fetch just happened')
+  t.equal(issuer.hits.jwks, 3)
+})
+
+t.test('an announced key change is fetched at once, outside the cooldown', async (t) => {
+  const { issuer, v } = await setup(t)
+  await v.verify(await issuer.sign())
+  const second = await issuer.addKey('ES256')
+  t.equal(await reasonOf(v.verify(await issuer.sign({}, { key: second }))), 'unknown_key', 'inside the cooldown an unknown kid is not fetched')
+  await v.keyChanged({ change: 'published', kid: second.kid })
+  t.equal(await reasonOf(v.verify(await issuer.sign({}, { key: second }))), 'accepted', 'announced: fetched at once')
+  const third = await issuer.addKey('ES256')
+  await v.keyChanged({ change: 'activated', kid: third.kid })
+  t.equal(await reasonOf(v.verify(await issuer.sign({}, { key: third }))), 'accepted', 'and again, no cooldown between announcements')
+  t.equal(issuer.hits.jwks, 3)
+})
+
+t.test('an announced key the JWKS does not show yet: tokens wait for the retry instead of failing', async (t) => {
+  const { issuer, v } = await setup(t)
+  await v.verify(await issuer.sign())
+  const later = await issuer.generateKey('ES256')
+  const announced = v.keyChanged({ change: 'published', kid: later.kid }) // another issuer instance answers the first fetch
+  const verdict = reasonOf(v.verify(await issuer.sign({}, { key: later })))
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  issuer.published.push(later)
+  t.equal(await verdict, 'accepted', 'accepted once the retried fetch shows it')
+  await announced
+  t.ok(issuer.hits.jwks >= 3, `fetched until it showed (${issuer.hits.jwks} fetches)`)
+})
+
+t.test('a revoked kid: refused at once, cached tokens too, even with the issuer down and its JWKS stale', async (t) => {
+  const { issuer, v } = await setup(t)
+  const leaked = issuer.published[0]!
+  const token = await issuer.sign({}, { key: leaked })
+  t.equal(await reasonOf(v.verify(token)), 'accepted')
+  t.equal(await reasonOf(v.verify(token)), 'accepted', 'now in the verified-token cache')
+  issuer.down = true
+  await v.keyChanged({ change: 'revoked', kid: leaked.kid })
+  t.equal(await reasonOf(v.verify(token)), 'unknown_key', 'the cached token is refused (401, not 503)')
+  t.equal(await reasonOf(v.verify(await issuer.sign({}, { key: leaked }))), 'unknown_key', 'so is any token it signs')
+  issuer.down = false
+  const replacement = await issuer.addKey('ES256')
+  await v.keyChanged({ change: 'published', kid: replacement.kid })
+  t.ok(issuer.published.some((k) => k.kid === leaked.kid), 'a stale JWKS still lists the leaked key')
+  t.equal(await reasonOf(v.verify(await issuer.sign({}, { key: leaked }))), 'unknown_key', 'never trusted again')
+  t.equal(await reasonOf(v.verify(await issuer.sign({}, { key: replacement }))), 'accepted', 'the new key works')
 })

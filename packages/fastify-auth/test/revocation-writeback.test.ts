@@ -170,3 +170,71 @@ t.test('a list started right after the loss, before any survivor is back, waits 
   t.same(warmWarnings, [], 'an epoch older than settleMs: no wait')
   t.ok(warm.isRevoked({ sid: 'alice' }))
 })
+
+t.test('a member scored +inf, written back, keeps its set from being given a short TTL by a later revoke', async (t) => {
+  const keyPrefix = 'gatehouse:forever:'
+  const jtiKey = `${keyPrefix}{revocations}:jti`
+  const raw = connect()
+  await raw.zadd(jtiKey, '+inf', 'forever')
+  await raw.pexpire(jtiKey, 600_000)
+  const a = createList({ keyPrefix })
+  await a.ready()
+  await a.revoke({ jti: 'ten-minutes' }, 600)
+  await raw.del(jtiKey, `${keyPrefix}{revocations}:epoch`)
+  t.ok(await waitFor(async () => await raw.zcard(jtiKey) === 2), 'written back')
+  t.equal(await raw.pttl(jtiKey), -1, 'a set holding a +inf member keeps no TTL')
+  await a.revoke({ jti: 'short' }, 2)
+  t.equal(await raw.pttl(jtiKey), -1, 'and a short revoke does not give it one')
+})
+
+t.test('restarted from a snapshot with an old epoch: a list started right after still waits for the survivors', async (t) => {
+  const dir = t.testdir()
+  const snapshotted = await startRedis({ args: ['--dir', dir, '--dbfilename', 'dump.rdb'] })
+  const own: Redis[] = []
+  const client = (retry = 50): Redis => {
+    const c = new Redis(snapshotted.url, { retryStrategy: () => retry, maxRetriesPerRequest: null })
+    c.on('error', () => {})
+    own.push(c)
+    return c
+  }
+  const survivor = new RedisRevocationList({ redis: client(1000), heartbeatMs: 50, writeBackJitterMs: 50, settleMs: 0 })
+  const lists = [survivor]
+  t.teardown(async () => {
+    for (const l of lists) await l.close()
+    for (const c of own) c.disconnect()
+    await snapshotted.stop()
+  })
+  await survivor.ready()
+  const raw = client()
+  await raw.save()
+  await survivor.revoke({ jti: 'after-snapshot' }, 600)
+  // The epoch is older than settleMs by now.
+  await waitFor(async () => Date.now() - Number(String(await raw.get(EPOCH)).split('.').at(-1)) > 3100)
+  await snapshotted.kill()
+  await snapshotted.start()
+  const late = new RedisRevocationList({ redis: client(), settleMs: 3000 })
+  lists.push(late)
+  await late.ready()
+  t.ok(late.isRevoked({ jti: 'after-snapshot' }), 'ready with the write the snapshot missed (the run_id is new)')
+})
+
+t.test('an epoch stamped in the future (a copied dump, a skewed replica) waits settleMs at most; close() ends the wait', async (t) => {
+  const keyPrefix = 'gatehouse:future:'
+  const raw = connect()
+  const stamp = Date.now() + 3_600_000
+  await raw.set(`${keyPrefix}{revocations}:epoch`, `00000000-0000-0000-0000-000000000000.${stamp}`)
+  const warnings: Array<{ obj: object, msg: string }> = []
+  const first = createList({ keyPrefix, settleMs: 300, log: { warn: (obj: object, msg: string) => { warnings.push({ obj, msg }) } } })
+  const started = performance.now()
+  await first.ready()
+  t.ok(performance.now() - started < 10_000, 'not an hour')
+  t.match(warnings.find((w) => w.msg.includes('waiting'))?.obj, { waitMs: 300 }, 'settleMs, no more')
+  await raw.set(`${keyPrefix}{revocations}:run`, `x.${Date.now()}`) // a run_id just seen: young again
+  const second = createList({ keyPrefix, settleMs: 60_000 })
+  const outcome = second.ready().then(() => 'resolved', (err: Error) => err.message)
+  await sleep(100)
+  const closing = performance.now()
+  await second.close()
+  t.match(await outcome, /closed/, 'close() ends the wait and ready() rejects')
+  t.ok(performance.now() - closing < 10_000, 'at once, not after settleMs')
+})

@@ -18,6 +18,7 @@ import { logoutRoute } from './logout.ts'
 import { GatewayMetrics } from './metrics.ts'
 import { proxyRoutes } from './proxy.ts'
 import { createRevocations, firstSync, signalSources, type RevocationSetup } from './revocations.ts'
+import { configWarnings } from './load-config.ts'
 import type { CompiledRoute, Limiter, RouteTable } from './route-table.ts'
 import { buildState, restartOnlyChanges, type GatewayState } from './state.ts'
 
@@ -71,6 +72,7 @@ function authOptions (config: GatewayConfig, metrics: GatewayMetrics, log: Fasti
     maxTokenLength: auth.maxTokenLength,
     cacheSize: auth.cacheSize,
     jwksCooldown: auth.jwksCooldown * 1000,
+    jwksMaxAge: auth.jwksRefreshInterval * 1000,
     maxStaleness: revocation.maxStaleness * 1000,
     failOpen: revocation.failOpen,
     onFailure: (reason) => { metrics.countAuthFailure(reason) },
@@ -135,6 +137,10 @@ export async function build (config: GatewayConfig, options: BuildOptions = {}):
   let verifier: TokenVerifier
   try {
     verifier = new TokenVerifier({ ...authOptions(config, metrics, app.log, options.clock), revocations })
+    // The issuer's own stream announces its key changes too (the Redis channel is wired by the verifier).
+    for (const s of setup.signals) {
+      if (s.transmitter === config.issuer) s.receiver.onKeyChange((change) => { verifier.keyChanged(change).catch(() => {}) })
+    }
   } catch (err) {
     await setup.close()
     throw err
@@ -164,6 +170,7 @@ async function assemble (app: FastifyInstance, config: GatewayConfig, { metrics,
   const { revocations } = setup
   const keys = new KeyReadiness(verifier)
   await Promise.all([firstSync(setup, app.log), keys.load()])
+  for (const warning of configWarnings(config)) app.log.warn(warning)
   // Reachable but naming itself differently: no retry will help, so the start fails (main.ts
   // locates the `issuer` line). Unreachable: serve 503s and keep trying.
   if (keys.failure instanceof IssuerMismatchError) throw keys.failure

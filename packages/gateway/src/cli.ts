@@ -7,7 +7,7 @@
  */
 import { parseArgs } from 'node:util'
 import { packageVersion, runCli, UsageError } from '@gatehouse/shared/cli'
-import { loadGatewayConfig } from './load-config.ts'
+import { configWarnings, loadGatewayConfig } from './load-config.ts'
 import { serve } from './main.ts'
 import { formatRouteTable } from './route-report.ts'
 
@@ -35,6 +35,7 @@ async function run (argv: string[]): Promise<number> {
       const config = loadGatewayConfig(values.config)
       console.log(`${values.config}: ok, ${config.routes.length} route${config.routes.length === 1 ? '' : 's'}`)
       if (config.routes.length > 0) console.log(formatRouteTable(config))
+      for (const warning of configWarnings(config)) console.error(`warning: ${warning}`)
       return 0
     }
     default:

@@ -56,7 +56,8 @@ export const GatewayConfigSchema = Type.Object({
     clockTolerance: Type.Integer({ minimum: 0, maximum: 300, default: 5, description: 'Seconds of tolerance on exp, nbf and iat.' }),
     maxTokenLength: Type.Integer({ minimum: 256, default: 8192, description: 'Longest token accepted, characters.' }),
     cacheSize: Type.Integer({ minimum: 0, default: 10_000, description: 'Verified tokens kept, so a repeated token costs no signature check (never used past exp).' }),
-    jwksCooldown: Type.Number({ minimum: 0, default: 30, description: 'Least seconds between JWKS refetches triggered by an unknown `kid`.' }),
+    jwksCooldown: Type.Number({ minimum: 0, default: 30, description: 'Least seconds between JWKS refetches triggered by an unknown `kid` (a flood of made-up kids costs the issuer one fetch per cooldown). Key changes the issuer announces (Redis, Shared Signals) refetch at once, outside it.' }),
+    jwksRefreshInterval: Type.Number({ minimum: 1, default: 60, description: 'Seconds after which the known keys are refetched in the background (so a key the issuer removed stops being trusted without an announcement). Without announcements, keep the issuer\'s `keys.activationDelay` above this.' }),
     audience: Type.Optional(Type.String({ minLength: 1, description: 'Expected `aud` where a route does not say; omitted: any audience.' }))
   }, { ...Strict, default: {}, description: 'Access token validation (RFC 9068 JWTs, checked locally).' }),
   revocation: Type.Object({

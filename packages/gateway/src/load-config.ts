@@ -120,3 +120,16 @@ export function issuerMismatchProblem (file: string, err: IssuerMismatchError, e
   }
   return new ConfigError([{ file, line: 0, column: 0, path: 'issuer', message }])
 }
+
+/**
+ * What `check` and the start log warn about: a gateway that hears no key announcements (no
+ * Redis, no Shared Signals stream at its issuer) learns a new signing key only from an unknown
+ * `kid` (once per jwksCooldown) or its background refresh.
+ */
+export function configWarnings (config: GatewayConfig): string[] {
+  const warnings: string[] = []
+  if (config.redis === undefined && (config.client === undefined || !config.sharedSignals.fromIssuer)) {
+    warnings.push(`this gateway hears no key announcements (no redis, and no client for a Shared Signals stream at the issuer): keep the issuer's keys.activationDelay above auth.jwksRefreshInterval (${config.auth.jwksRefreshInterval} s), and an emergency key rollover reaches it only at its next key refresh`)
+  }
+  return warnings
+}

@@ -3,7 +3,7 @@
  * env or files beyond what the stores need.
  */
 import { randomBytes } from 'node:crypto'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import cookie from '@fastify/cookie'
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
@@ -15,7 +15,7 @@ import type { IssuerConfig } from './config.ts'
 import type { IssuerContext } from './context.ts'
 import { ScopePolicy } from './checks/scope.ts'
 import { replyWithError } from './errors.ts'
-import { keyManagerFor } from './keys/key-manager.ts'
+import { keyManagerFor, keyWarnings } from './keys/key-manager.ts'
 import { loggerOptions, RequestLog, requestId } from './logging.ts'
 import { TokenService } from './tokens/token-service.ts'
 import type { IssuerStores } from './stores/types.ts'
@@ -110,12 +110,15 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
     if (ownsStores) await stores.close()
     throw err
   }
+  const stopWatchingKeys = announceKeyChanges(ctx, app.log)
+  for (const warning of keyWarnings(config)) app.log.warn(warning)
   // Held polls answer before the server waits for in-flight requests to end.
   app.addHook('preClose', (done) => {
     signals.releasePolls()
     done()
   })
   app.addHook('onClose', async () => {
+    stopWatchingKeys()
     await signals.close()
     keys.stop()
     if (ownsStores) await stores.close()
@@ -181,4 +184,25 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
     if (client.grants.has('implicit')) app.log.warn({ client_id: client.id }, 'client uses the implicit grant, which OAuth 2.1 drops (RFC 9700 2.1.2): prefer authorization_code with PKCE')
   }
   return app
+}
+
+/**
+ * Key changes reach the gateways at once (docs/operations.md, Key rotation): every change a
+ * re-read of the key store finds is announced on the Redis channel the revocation mirrors listen
+ * to and as a Shared Signals event. A re-read happens on a change announced by another instance
+ * or the `keys` CLI (Redis), on a change of the keys file (embedded), and every
+ * `keys.refreshInterval` regardless. Returns the stop function.
+ */
+function announceKeyChanges (ctx: IssuerContext, log: FastifyBaseLogger): () => void {
+  const { keys, stores, signals } = ctx
+  keys.onChange((changes) => {
+    log.info({ changes }, 'signing keys changed; announcing')
+    for (const change of changes) {
+      stores.revocations.announceKeyChange?.(change).catch((err: unknown) => { log.warn({ err, change }, 'could not announce a key change on Redis; gateways learn it at their next key refresh') })
+    }
+    signals.keysChanged(changes).catch((err: unknown) => { log.warn({ err }, 'could not announce a key change over Shared Signals; gateways learn it at their next key refresh') })
+  })
+  const reload = (): void => { keys.reload().catch((err: unknown) => { log.warn({ err }, 'could not re-read the signing keys') }) }
+  stores.revocations.onKeyChange?.(reload)
+  return stores.keys.watch?.(reload) ?? (() => {})
 }

@@ -4,6 +4,7 @@
  * line, exit 1: the start policy in @gatehouse/shared/cli); once running, an outage is a 503.
  */
 import { dirname } from 'node:path'
+import type { KeyChange } from '@gatehouse/fastify-auth/revocation'
 import { build } from './app.ts'
 import { loadIssuerConfig } from './load-config.ts'
 import { keyManagerFor, type KeyManager } from './keys/key-manager.ts'
@@ -39,7 +40,17 @@ export async function withKeyManager (file: string, fn: (keys: KeyManager) => Pr
     const keys = keyManagerFor(config, stores.keys, systemClock)
     await keys.start()
     keys.stop()
+    const changes: KeyChange[] = []
+    keys.onChange((found) => { changes.push(...found) })
     await fn(keys)
+    // With Redis, say so on the channel at once: issuers re-read (and announce over Shared
+    // Signals), gateways refetch the JWKS and drop a revoked key. The embedded issuer notices
+    // the file change itself.
+    for (const change of changes) {
+      await stores.revocations.announceKeyChange?.(change).catch((err: unknown) => {
+        console.error(`could not announce ${change.change} ${change.kid} on Redis (${String(err)}): issuers and gateways learn it at their next key refresh`)
+      })
+    }
   } finally {
     await stores.close()
   }

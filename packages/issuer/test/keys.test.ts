@@ -96,3 +96,46 @@ t.test('RS256 and EdDSA keys', async (t) => {
     await app.close()
   }
 })
+
+t.test('every change is reported once: published, activated, retired', async (t) => {
+  const clock = movableClock()
+  const app = await build(await fixtureConfig(t.testdir(), 'keys: { activationDelay: 60 }\n'), { logger: false, clock })
+  t.teardown(async () => await app.close())
+  const changes: Array<{ change: string, kid: string }> = []
+  app.issuer.keys.onChange((found) => { changes.push(...found) })
+  const oldKid = decodeProtectedHeader(await mint(app)).kid
+  const rotated = await app.issuer.keys.rotate()
+  t.same(changes, [{ change: 'published', kid: rotated.kid }])
+  await app.issuer.keys.reload()
+  t.equal(changes.length, 1, 'a re-read that finds nothing new reports nothing')
+  clock.advance(60_000)
+  await mint(app)
+  t.same(changes.at(-1), { change: 'activated', kid: rotated.kid })
+  clock.advance(301_000)
+  await app.issuer.keys.reload()
+  t.same(changes.at(-1), { change: 'retired', kid: oldKid })
+  t.equal(changes.length, 3)
+})
+
+t.test('emergency rollover: the new key signs at once, the old one leaves the JWKS and verifies nothing', async (t) => {
+  const clock = movableClock()
+  const app = await build(await fixtureConfig(t.testdir(), 'keys: { activationDelay: 300 }\n'), { logger: false, clock })
+  t.teardown(async () => await app.close())
+  const changes: Array<{ change: string, kid: string }> = []
+  app.issuer.keys.onChange((found) => { changes.push(...found) })
+  const leakedToken = await mint(app)
+  const leaked = String(decodeProtectedHeader(leakedToken).kid)
+  await t.rejects(app.issuer.keys.rotate({ revokePrevious: true }), /signs now/, 'revoking needs a key that signs now')
+  const fresh = await app.issuer.keys.rotate({ now: true, revokePrevious: true })
+  t.same(changes.map((c) => c.change).sort(), ['activated', 'published', 'revoked'])
+  t.same(changes.find((c) => c.change === 'revoked'), { change: 'revoked', kid: leaked })
+  t.equal(decodeProtectedHeader(await mint(app)).kid, fresh.kid, 'signs with the new key at once')
+  t.same((await jwks(app)).keys.map((k) => k.kid), [fresh.kid], 'the leaked key is out of the JWKS')
+  t.equal(await app.issuer.keys.verificationKey(leaked), undefined, 'the issuer verifies nothing with it (introspection, userinfo)')
+  const stored = await app.issuer.stores.keys.list()
+  t.ok(stored.find((r) => r.kid === leaked)?.revokedAt !== undefined, 'kept in the store, marked revoked, so every instance learns it')
+  t.match(app.issuer.keys.describe().find((k) => k.kid === leaked), { revokedAt: Number })
+  clock.advance(301_000)
+  await app.issuer.keys.reload()
+  t.notOk((await app.issuer.stores.keys.list()).some((r) => r.kid === leaked), 'pruned once its tokens would have expired')
+})

@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import { build } from '../src/app.ts'
-import { call, receiver, receiverToken, SESSION_REVOKED, ssfConfig, startSsfIssuer, STREAM_UPDATED, drain, VERIFICATION } from './fixtures/ssf.ts'
+import { call, KEYS_CHANGED, receiver, receiverToken, SESSION_REVOKED, ssfConfig, startSsfIssuer, STREAM_UPDATED, drain, VERIFICATION } from './fixtures/ssf.ts'
 import { basic, postForm } from './fixtures/harness.ts'
 import { passwordTokens } from './fixtures/flows.ts'
 import { SECRETS } from './fixtures/issuer.ts'
@@ -87,7 +87,7 @@ t.test('streams: create, read, update, replace, delete', async (t) => {
     iss: url,
     aud: 'receiver-a',
     delivery: { method: 'urn:ietf:rfc:8936', endpoint_url: `${url}/ssf/poll/${id}` },
-    events_supported: [SESSION_REVOKED],
+    events_supported: [SESSION_REVOKED, KEYS_CHANGED],
     events_requested: [SESSION_REVOKED, 'urn:example:unknown'],
     events_delivered: [SESSION_REVOKED],
     description: 'gateway 1',

@@ -6,6 +6,7 @@
  * reader agrees on what "expired" means, and so tests can move time.
  */
 import type { RevocationKind } from './mirror.ts'
+import type { KeyChange } from './types.ts'
 
 /**
  * KEYS[1] = jti set, KEYS[2] = sid set (same hash tag, so one Cluster slot).
@@ -23,9 +24,12 @@ for i = 1, 2 do
   local id = ARGV[i + 2]
   if id ~= '' then
     local key = KEYS[i]
+    local existed = redis.call('EXISTS', key)
     redis.call('ZADD', key, 'GT', ARGV[2], id)
     redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. ARGV[1])
-    if redis.call('PTTL', key) < exp - now then
+    -- No TTL on a set that existed: it holds a member scored +inf (persisted by a write-back).
+    local ttl = redis.call('PTTL', key)
+    if (existed == 0 or ttl >= 0) and ttl < exp - now then
       redis.call('PEXPIRE', key, exp - now)
     end
   end
@@ -34,13 +38,16 @@ return 0
 `
 
 /**
- * KEYS[1] = epoch key. ARGV[1] = a new random id, for when the key is missing.
- * Returns { epoch, run_id, age ms }: the list's epoch (`<random id>.<Redis time ms>`, written
- * once, with no TTL, so it is gone only when Redis lost its data: a restart without
+ * KEYS[1] = epoch key, KEYS[2] = run key, KEYS[3] = restoring key. ARGV[1] = a new random id,
+ * for when the epoch is missing.
+ * Returns { epoch, run_id, age ms, restoring }: the list's epoch (`<random id>.<Redis time ms>`,
+ * written once, with no TTL, so it is gone only when Redis lost its data: a restart without
  * persistence, a FLUSHALL, a failover to a replica that never had it), the server's run_id (new
  * on every restart and failover, even when the data was kept: then only the last writes may be
- * missing) and how long ago the epoch began, by Redis' clock (no skew between instances). Run
- * on the master of the list's slot, so on Cluster all three describe the node holding the list.
+ * missing), how long ago the later of the two began (the run key holds `<run_id>.<ms>` of when
+ * an instance first saw this run_id), by Redis' clock, never negative; and 1 while an instance
+ * is writing back. Run on the master of the list's slot, so on Cluster all of it describes the
+ * node holding the list.
  */
 export const EPOCH_SCRIPT = `
 local t = redis.call('TIME')
@@ -50,9 +57,14 @@ if not epoch then
   epoch = ARGV[1] .. '.' .. now
   redis.call('SET', KEYS[1], epoch)
 end
-local info = redis.call('INFO', 'server')
-local began = tonumber(string.match(epoch, '%.(%d+)$') or '') or 0
-return { epoch, string.match(info, 'run_id:(%x+)') or '', now - began }
+local run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
+local seen = redis.call('GET', KEYS[2])
+if not seen or string.sub(seen, 1, #run + 1) ~= run .. '.' then
+  seen = run .. '.' .. now
+  redis.call('SET', KEYS[2], seen)
+end
+local began = math.max(tonumber(string.match(epoch, '%.(%d+)$') or '') or 0, tonumber(string.match(seen, '%.(%d+)$') or '') or 0)
+return { epoch, run, math.max(0, now - began), redis.call('EXISTS', KEYS[3]) }
 `
 
 /**
@@ -97,9 +109,22 @@ export interface RevocationMessage {
 /** `{"t":"resync"}`: an instance wrote entries back into a list Redis had lost; copy it again. */
 export interface ResyncMessage {
   kind: 'resync'
+  from: string
 }
 
-export const RESYNC_MESSAGE = '{"t":"resync"}'
+/** The resync message from instance `from` (which ignores its own). */
+export const resyncMessage = (from: string): string => JSON.stringify({ t: 'resync', from })
+
+/** `{"t":"keys","change":"revoked","kid":"..."}`: the issuer's signing keys changed. */
+export interface KeysMessage extends KeyChange {
+  kind: 'keys'
+}
+
+const KEY_CHANGE_NAMES: ReadonlySet<string> = new Set(['published', 'activated', 'retired', 'revoked'])
+
+export function encodeKeyChange (change: KeyChange): string {
+  return JSON.stringify({ t: 'keys', change: change.change, kid: change.kid })
+}
 
 /** `{"t":"jti","id":"...","exp":1700000000000}`: short field names, one message per id. */
 export function encodeMessage (message: RevocationMessage): string {
@@ -107,7 +132,7 @@ export function encodeMessage (message: RevocationMessage): string {
 }
 
 /** Parses a channel message; `null` for anything malformed (it is logged, never thrown). */
-export function decodeMessage (raw: string): RevocationMessage | ResyncMessage | null {
+export function decodeMessage (raw: string): RevocationMessage | ResyncMessage | KeysMessage | null {
   let value: unknown
   try {
     value = JSON.parse(raw)
@@ -115,8 +140,12 @@ export function decodeMessage (raw: string): RevocationMessage | ResyncMessage |
     return null
   }
   if (typeof value !== 'object' || value === null) return null
-  const { t, id, exp } = value as Record<string, unknown>
-  if (t === 'resync') return { kind: 'resync' }
+  const { t, id, exp, change, kid } = value as Record<string, unknown>
+  if (t === 'resync') return { kind: 'resync', from: typeof (value as { from?: unknown }).from === 'string' ? (value as { from: string }).from : '' }
+  if (t === 'keys') {
+    if (typeof change !== 'string' || !KEY_CHANGE_NAMES.has(change) || typeof kid !== 'string' || kid === '' || kid.length > 200) return null
+    return { kind: 'keys', change: change as KeyChange['change'], kid }
+  }
   if ((t !== 'jti' && t !== 'sid') || typeof id !== 'string' || id === '') return null
   if (typeof exp !== 'number' || !Number.isFinite(exp)) return null
   return { kind: t, id, expiresAt: exp }

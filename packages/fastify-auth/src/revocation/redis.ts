@@ -7,7 +7,9 @@
  * | ------------------------------ | ---------- | ------------------------------------------------- |
  * | `gatehouse:{revocations}:jti`  | sorted set | member = access token `jti`, score = expiry (ms)  |
  * | `gatehouse:{revocations}:sid`  | sorted set | member = session `sid`, score = expiry (ms)       |
- * | `gatehouse:{revocations}:epoch`| string     | the list's epoch: a random id, no TTL             |
+ * | `gatehouse:{revocations}:epoch`| string     | the list's epoch: `<random id>.<ms>`, no TTL      |
+ * | `gatehouse:{revocations}:run`  | string     | `<run_id>.<ms>`: when this server run was first seen, no TTL |
+ * | `gatehouse:{revocations}:restoring` | string | an instance writing back (its id), 15 s TTL, renewed per batch |
  * | `gatehouse:revocations`        | channel    | one message per revoked id (below)                |
  *
  * - Scores are epoch milliseconds (integers) from the writer's clock: the entry stops counting
@@ -18,7 +20,9 @@
  * - Every key has a TTL, kept at least as far out as the set's highest score; members with a
  *   score below `now` are removed on every write (`ZREMRANGEBYSCORE -inf (now`).
  * - Message: JSON `{"t":"jti"|"sid","id":"<id>","exp":<expiry ms>}`, published after the write;
- *   `{"t":"resync"}` after a write-back (below): every instance copies the list again.
+ *   `{"t":"resync"}` after a write-back (below): every instance copies the list again;
+ *   `{"t":"keys","change":"published"|"activated"|"retired"|"revoked","kid":"..."}` when the
+ *   issuer's signing keys change: gateways refetch the JWKS at once (and drop a revoked kid).
  *
  * Writes: `revoke()` runs one Lua script (ZADD GT, ZREMRANGEBYSCORE, PTTL/PEXPIRE on each set it
  * touches; see `redis-scripts.ts`), then PUBLISHes one message per id.
@@ -53,14 +57,20 @@ import { once } from 'node:events'
 import type { Cluster, Redis } from 'ioredis'
 import { RevocationMirror, revocationTargets, systemClock } from './mirror.ts'
 import { copyLiveEntries, ScoreReader } from './redis-copy.ts'
-import { decodeMessage, EPOCH_SCRIPT, RESYNC_MESSAGE, WRITE_BACK_SCRIPT } from './redis-scripts.ts'
+import { decodeMessage, encodeKeyChange, EPOCH_SCRIPT, resyncMessage, WRITE_BACK_SCRIPT } from './redis-scripts.ts'
 import { RevocationWriter, type RevocationWrite } from './redis-writer.ts'
-import type { Clock, RevocationEntry, RevocationList, RevocationLog } from './types.ts'
+import type { Clock, KeyChange, RevocationEntry, RevocationList, RevocationLog } from './types.ts'
 
 type Client = Redis | Cluster
 
 /** Entries per write-back script call: a few ms of Redis time each, so other commands interleave. */
 const WRITE_BACK_BATCH = 1000
+/** The restoring marker outlives a stalled writer by this much. */
+const RESTORING_TTL_MS = 15_000
+/** Longest a starting instance waits for write-backs in progress before it reports ready. */
+const RESTORE_WAIT_MS = 30_000
+/** Deletes the restoring marker if it is still this instance's. */
+const RELEASE_SCRIPT = 'if redis.call(\'GET\', KEYS[1]) == ARGV[1] then redis.call(\'DEL\', KEYS[1]) end return 0'
 
 /** Options for {@link RedisRevocationList}. */
 export interface RedisRevocationListOptions {
@@ -88,14 +98,15 @@ export interface RedisRevocationListOptions {
   maxPendingWrites?: number
   /**
    * A write-back (Redis lost the list, see the top of this file) starts after a random delay
-   * up to this, so a fleet reconnecting at once spreads its writes. Default 1000 ms.
+   * up to this, so a fleet reconnecting at once spreads its writes. Default 500 ms.
    */
   writeBackJitterMs?: number
   /**
-   * When the list's epoch is younger than this (Redis just lost its data, or is new), the first
-   * `ready()` waits until it is this old and copies the list again, so the write-backs of the
-   * instances that survived (their reconnect, at most 2 s with ioredis' default back-off, plus
-   * the jitter) are in the copy. Default 3000 ms.
+   * When the list's epoch or the server's run_id is younger than this (Redis just lost its
+   * data, restarted, failed over, or is new), the first `ready()` waits until it is this old,
+   * and then while an instance is writing back (at most 30 s more), and copies the list again,
+   * so the write-backs of the instances that survived (their reconnect, at most 2 s with
+   * ioredis' default back-off, plus the jitter) are in the copy. Default 3000 ms.
    */
   settleMs?: number
   log?: RevocationLog
@@ -110,7 +121,9 @@ export class RedisRevocationList implements RevocationList {
   readonly #subscriberSource: Client | (() => Client)
   #subscriber: Client | undefined
   readonly #ownsSubscriber: boolean
-  readonly #keys: { jti: string, sid: string, epoch: string }
+  readonly #keys: { jti: string, sid: string, epoch: string, run: string, restoring: string }
+  /** This instance, in resync messages and the restoring marker. */
+  readonly #id = randomUUID()
   readonly #channel: string
   readonly #clock: Clock
   readonly #mirror: RevocationMirror
@@ -137,11 +150,18 @@ export class RedisRevocationList implements RevocationList {
   readonly #settleMs: number
   /** The epoch's age at the last sync, and when that was (performance.now()). */
   #epochAge = { ms: Infinity, at: 0 }
+  /** An instance was writing back at the last epoch check. */
+  #restoring = false
+  /** A write-back changed Redis but its resync message is not out yet. */
+  #isResyncOwed = false
+  /** Waits close() cuts short. */
+  readonly #sleeps = new Set<() => void>()
   /** What the last full sync saw: the list's epoch and the server's run_id (see EPOCH_SCRIPT). */
   #seen: { epoch: string, runId: string } | undefined
   #isCheckingEpoch = false
   #settling: Promise<void> | undefined
   #writtenBack = 0
+  readonly #keyListeners: Array<(change: KeyChange) => void> = []
 
   constructor (options: RedisRevocationListOptions) {
     const prefix = options.keyPrefix ?? 'gatehouse:'
@@ -149,7 +169,8 @@ export class RedisRevocationList implements RevocationList {
     // Created in ready(), not here: a writer that never reads opens no second connection.
     this.#subscriberSource = options.subscriber ?? (() => options.redis.duplicate())
     this.#ownsSubscriber = typeof this.#subscriberSource === 'function'
-    this.#keys = { jti: `${prefix}{revocations}:jti`, sid: `${prefix}{revocations}:sid`, epoch: `${prefix}{revocations}:epoch` }
+    const key = (name: string): string => `${prefix}{revocations}:${name}`
+    this.#keys = { jti: key('jti'), sid: key('sid'), epoch: key('epoch'), run: key('run'), restoring: key('restoring') }
     this.#channel = `${prefix}revocations`
     this.#clock = options.clock ?? systemClock
     this.#mirror = new RevocationMirror(this.#clock)
@@ -195,6 +216,25 @@ export class RedisRevocationList implements RevocationList {
     return this.#writer.pending
   }
 
+  /** Calls `listener` for every key change announced on the channel (from ready() on). */
+  onKeyChange (listener: (change: KeyChange) => void): void {
+    this.#keyListeners.push(listener)
+  }
+
+  /**
+   * Publishes a key change on the channel, within the write timeout. Rejects when Redis cannot
+   * take it (an announcement is a hint: the JWKS refresh still happens on its own).
+   */
+  async announceKeyChange (change: KeyChange): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error('Redis did not take the key change in time')), 2000) })
+    try {
+      await Promise.race([this.#redis.publish(this.#channel, encodeKeyChange(change)), timeout])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
   /** Entries this instance wrote back into Redis after it lost them (new or extended ones only). */
   get writtenBack (): number {
     return this.#writtenBack
@@ -228,16 +268,41 @@ export class RedisRevocationList implements RevocationList {
     await this.#settle()
   }
 
-  /** A young epoch: wait until it is `settleMs` old, then copy again (see the option). Once. */
+  /** A young epoch or run_id: wait (see the `settleMs` option), then copy again. Once, unless it fails. */
   async #settle (): Promise<void> {
-    this.#settling ??= (async () => {
-      const left = this.#settleMs - this.#epochAge.ms - (performance.now() - this.#epochAge.at)
-      if (!(left > 0)) return
-      this.#log?.warn({ waitMs: Math.ceil(left) }, 'the revocation list in Redis is new or was just lost: waiting for other instances to write theirs back before reporting ready')
-      await new Promise((resolve) => setTimeout(resolve, left))
-      if (!this.#closed) await this.#sync()
-    })()
+    if (this.#settling === undefined) {
+      const settling = this.#settling = this.#settleOnce()
+      settling.catch(() => { if (this.#settling === settling) this.#settling = undefined })
+    }
     await this.#settling
+  }
+
+  async #settleOnce (): Promise<void> {
+    const left = Math.min(this.#settleMs, this.#settleMs - this.#epochAge.ms - (performance.now() - this.#epochAge.at))
+    if (!(left > 0) && !this.#restoring) return
+    if (left > 0) {
+      this.#log?.warn({ waitMs: Math.ceil(left) }, 'the revocation list in Redis is new, or Redis just restarted or lost its data: waiting for other instances to write theirs back before reporting ready')
+      await this.#sleep(left)
+      await this.#epoch()
+    }
+    const deadline = performance.now() + RESTORE_WAIT_MS
+    while (this.#restoring && performance.now() < deadline) {
+      await this.#sleep(100)
+      await this.#epoch()
+    }
+    await this.#sync()
+    if (this.#closed) throw new Error('revocation list is closed')
+  }
+
+  /** Resolves after `ms`, or at once when the list closes (then rejects). */
+  async #sleep (ms: number): Promise<void> {
+    if (this.#closed) throw new Error('revocation list is closed')
+    await new Promise<void>((resolve) => {
+      const done = (): void => { clearTimeout(timer); this.#sleeps.delete(done); resolve() }
+      const timer = setTimeout(done, ms)
+      this.#sleeps.add(done)
+    })
+    if (this.#closed) throw new Error('revocation list is closed')
   }
 
   /**
@@ -248,6 +313,7 @@ export class RedisRevocationList implements RevocationList {
     if (this.#closed) return
     this.#closed = true
     this.#isLive = false
+    for (const wake of [...this.#sleeps]) wake()
     clearInterval(this.#heartbeat)
     this.#mirror.stopSweeping()
     await this.#writer.close()
@@ -297,7 +363,18 @@ export class RedisRevocationList implements RevocationList {
       this.#log?.warn({ channel, message: raw.slice(0, 200) }, 'ignoring malformed revocation message')
       return
     }
+    if (message.kind === 'keys') {
+      for (const listener of this.#keyListeners) {
+        try {
+          listener({ change: message.change, kid: message.kid })
+        } catch (err) {
+          this.#log?.warn({ err }, 'a key change listener threw')
+        }
+      }
+      return
+    }
     if (message.kind === 'resync') {
+      if (message.from === this.#id) return
       // Another instance wrote entries back: copy the list again, after a spread-out delay.
       const timer = setTimeout(() => { if (!this.#closed) this.#sync().catch(this.#onSyncError) }, Math.random() * this.#writeBackJitterMs)
       timer.unref()
@@ -386,11 +463,13 @@ export class RedisRevocationList implements RevocationList {
     this.#lastHeard = this.#clock.now()
   }
 
-  /** The list's epoch (created when missing) and the server's run_id. */
+  /** The list's epoch (created when missing) and the server's run_id; notes their age and any write-back in progress. */
   async #epoch (): Promise<{ epoch: string, runId: string }> {
-    const reply = await this.#redis.eval(EPOCH_SCRIPT, 1, this.#keys.epoch, randomUUID())
+    const { epoch, run, restoring } = this.#keys
+    const reply = await this.#redis.eval(EPOCH_SCRIPT, 3, epoch, run, restoring, randomUUID())
     if (!Array.isArray(reply) || typeof reply[0] !== 'string') throw new TypeError('unexpected reply to the revocation epoch check')
-    this.#epochAge = { ms: Number(reply[2]), at: performance.now() }
+    this.#epochAge = { ms: Math.max(0, Number(reply[2]) || 0), at: performance.now() }
+    this.#restoring = Number(reply[3]) === 1
     return { epoch: reply[0], runId: String(reply[1] ?? '') }
   }
 
@@ -401,7 +480,8 @@ export class RedisRevocationList implements RevocationList {
    */
   #checkEpoch (): void {
     const last = this.#seen
-    if (last === undefined || this.#isCheckingEpoch || this.#redis.status !== 'ready') return
+    // A sync in progress checks the epoch itself.
+    if (last === undefined || this.#isCheckingEpoch || this.#syncing !== null || this.#redis.status !== 'ready') return
     this.#isCheckingEpoch = true
     this.#epoch().then((seen) => {
       if (!this.#closed && this.#seen === last && (seen.epoch !== last.epoch || seen.runId !== last.runId)) this.#sync().catch(this.#onSyncError)
@@ -414,12 +494,16 @@ export class RedisRevocationList implements RevocationList {
    * Redis took anything new, asks every instance to copy the list again.
    */
   async #writeBack (why: string): Promise<void> {
-    await new Promise((resolve) => setTimeout(resolve, Math.random() * this.#writeBackJitterMs))
+    await this.#sleep(Math.random() * this.#writeBackJitterMs)
     const now = Math.floor(this.#clock.now())
     let changed = 0
+    // Instances starting meanwhile wait for this marker to go before they report ready.
+    const mark = async (): Promise<void> => { await this.#redis.set(this.#keys.restoring, this.#id, 'PX', RESTORING_TTL_MS) }
+    await mark()
     for (const kind of ['jti', 'sid'] as const) {
       let batch: Array<string | number> = []
       const send = async (): Promise<void> => {
+        await mark()
         const reply = await this.#redis.eval(WRITE_BACK_SCRIPT, 1, this.#keys[kind], now, ...batch)
         changed += Number(reply)
         this.#writtenBack += Number(reply)
@@ -433,8 +517,14 @@ export class RedisRevocationList implements RevocationList {
     }
     if (changed > 0) {
       this.#log?.warn({ reason: why, restored: changed }, 'Redis had lost revocations: wrote them back from this instance\'s mirror')
-      await this.#redis.publish(this.#channel, RESYNC_MESSAGE)
+      this.#isResyncOwed = true
     }
+    // Owed until published: a retried write-back finds nothing new, yet the others must copy.
+    if (this.#isResyncOwed) {
+      await this.#redis.publish(this.#channel, resyncMessage(this.#id))
+      this.#isResyncOwed = false
+    }
+    await this.#redis.eval(RELEASE_SCRIPT, 1, this.#keys.restoring, this.#id)
   }
 
   /**

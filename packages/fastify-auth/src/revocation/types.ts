@@ -28,9 +28,26 @@ export interface RevocationList {
    * empty, flushed, failed over); undefined for a list without a shared store.
    */
   readonly writtenBack?: number
+  /**
+   * Calls `listener` for every key change announced on the list's channel (the Redis list:
+   * the issuer announces on the revocation channel). Absent on lists without a channel.
+   */
+  onKeyChange?: (listener: (change: KeyChange) => void) => void
+  /** Announces a key change to every instance listening (the issuer, the `keys` CLI). */
+  announceKeyChange?: (change: KeyChange) => Promise<void>
   /** Resolves once the mirror holds a full copy of the list. */
   ready (): Promise<void>
   close (): Promise<void>
+}
+
+/**
+ * A change of the issuer's signing keys, as announced: a key `published` in the JWKS, one that
+ * `activated` (signs from now), one `retired` (left the JWKS after its last token expired), one
+ * `revoked` (left the JWKS at once: an emergency rollover after a leak).
+ */
+export interface KeyChange {
+  change: 'published' | 'activated' | 'retired' | 'revoked'
+  kid: string
 }
 
 /** Time source, injected so tests can move it. Same shape as the issuer's. */

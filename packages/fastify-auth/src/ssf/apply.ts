@@ -2,11 +2,11 @@
  * What a verified event does: session-revoked puts a `sid` or `jti` on the revocation list;
  * verification and stream-updated are only logged. Every outcome but a refusal is acknowledged.
  */
-import type { RevocationList } from '../revocation/types.ts'
+import type { KeyChange, RevocationList } from '../revocation/types.ts'
 import type { SignalLog } from './options.ts'
 import type { VerifiedEvent } from './set-verifier.ts'
 import { subjectTarget } from './subject.ts'
-import { SESSION_REVOKED, STREAM_UPDATED, type SetError } from './wire.ts'
+import { KEYS_CHANGED, SESSION_REVOKED, STREAM_UPDATED, type SetError } from './wire.ts'
 
 export interface ApplyContext {
   /** The transmitter's issuer: the subject's issuer when the subject names none. */
@@ -16,7 +16,11 @@ export interface ApplyContext {
   entryTtl: number
   streamId: string
   log: SignalLog
+  /** The transmitter's own signing keys changed (a verified KEYS_CHANGED event). */
+  keyChanged: (change: KeyChange) => void
 }
+
+const KEY_CHANGE_NAMES: ReadonlySet<string> = new Set(['published', 'activated', 'retired', 'revoked'])
 
 /** 'applied' (written to the list), 'ignored' (acknowledged, no effect), or a refusal. */
 export type Outcome = 'applied' | 'ignored' | { refused: SetError }
@@ -37,6 +41,15 @@ export async function applyEvent (event: VerifiedEvent, context: ApplyContext): 
     if (status === 'enabled') log.info({ ...fields, status }, 'shared signals: the transmitter enabled the stream')
     else log.warn({ ...fields, status, stream_id: context.streamId }, 'shared signals: the transmitter changed the stream status; revocations may not arrive until it is enabled again')
     return 'ignored'
+  }
+  if (event.type === KEYS_CHANGED) {
+    const { change, kid } = event.event
+    if (typeof change !== 'string' || !KEY_CHANGE_NAMES.has(change) || typeof kid !== 'string' || kid === '' || kid.length > 200) {
+      return { refused: { err: 'invalid_request', description: 'the key change names no known change and kid' } }
+    }
+    log.info({ ...fields, change, kid: clip(kid) }, 'shared signals: the transmitter\'s signing keys changed')
+    context.keyChanged({ change: change as KeyChange['change'], kid })
+    return 'applied'
   }
   if (event.type !== SESSION_REVOKED) {
     log.info(fields, 'shared signals: verification event received')

@@ -47,7 +47,7 @@ export interface SignalReceiverOptions {
   algorithms?: string[]
   /** Milliseconds to wait for metadata, token and stream management calls (and the JWKS). Default 5000. */
   timeout?: number
-  /** Least milliseconds between JWKS refetches triggered by an unknown `kid`. Default 10 000. */
+  /** Least milliseconds between JWKS refetches triggered by an unknown `kid` in a SET. Default 1000. */
   jwksCooldown?: number
   /**
    * True when the transmitter may turn out not to be one: a 404 for its metadata, or an
@@ -188,7 +188,9 @@ export function parseSignalOptions (options: SignalReceiverOptions): ResolvedSig
     description: description ?? `gatehouse receiver ${hostname()} ${process.pid}`.slice(0, MAX_DESCRIPTION),
     algorithms: parseAlgorithms(options.algorithms),
     timeoutMs: positive('options.timeout', options.timeout, 5000),
-    jwksCooldownMs: positive('options.jwksCooldown', options.jwksCooldown, 10_000),
+    // SETs come over an authenticated channel, so an unknown kid in one is the transmitter's new key
+    // far more likely than a flood: fetch soon (a key rollover signs its announcement with the new key).
+    jwksCooldownMs: positive('options.jwksCooldown', options.jwksCooldown, 1000),
     optional: options.optional ?? false,
     clock: clock ?? systemClock,
     log: log ?? silent

@@ -11,6 +11,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { Discovery } from '../discovery.ts'
 import { KeySet } from '../key-set.ts'
 import { AccessTokens } from './access-token.ts'
+import type { KeyChange } from '../revocation/types.ts'
 import type { ApplyContext } from './apply.ts'
 import { Deliveries } from './deliveries.ts'
 import { fetchMetadata, type TransmitterMetadata } from './metadata.ts'
@@ -72,6 +73,7 @@ export class SignalReceiver {
   /** Set when an optional transmitter turned out not to be one: the receiver stopped for good. */
   #notOffered = false
   readonly #stats: SignalReceiverStats = { applied: 0, refused: 0, ignored: 0, polls: 0, failures: 0 }
+  readonly #keyListeners: Array<(change: KeyChange) => void> = []
 
   /** Checks the options (throws an AuthOptionsError naming a bad one); no I/O. */
   constructor (options: SignalReceiverOptions) {
@@ -110,6 +112,15 @@ export class SignalReceiver {
     const started = this.#pollStartedAt
     if (this.#isLive && started !== undefined && now - started <= this.#options.pollWaitMs + POLL_GRACE_MS) return 0
     return Math.max(0, now - this.#lastHeard)
+  }
+
+  /**
+   * Calls `listener` when the transmitter announces a change of its own signing keys (the
+   * receiver applies it to the keys it verifies SETs with first). The gateway passes these on to
+   * its token verifier when the transmitter is its issuer.
+   */
+  onKeyChange (listener: (change: KeyChange) => void): void {
+    this.#keyListeners.push(listener)
   }
 
   get stats (): SignalReceiverStats {
@@ -272,8 +283,19 @@ export class SignalReceiver {
     const keys = this.#keys?.set
     if (keys === undefined) throw new TransmitterError('no keys') // #open always sets them
     const { issuer, appliesTo, revocations, entryTtl, log } = this.#options
-    const context: ApplyContext = { transmitter: issuer, appliesTo, revocations, entryTtl, streamId: stream.id, log }
+    const context: ApplyContext = { transmitter: issuer, appliesTo, revocations, entryTtl, streamId: stream.id, log, keyChanged: this.#keyChanged }
     return await this.#deliveries.handle(sets, stream.audience, keys, context, this.#abort.signal)
+  }
+
+  readonly #keyChanged = (change: KeyChange): void => {
+    this.#keys?.set.announce(change).catch(() => {})
+    for (const listener of this.#keyListeners) {
+      try {
+        listener(change)
+      } catch (err) {
+        this.#options.log.warn({ transmitter: this.#options.issuer, err: describe(err) }, 'shared signals: a key change listener threw')
+      }
+    }
   }
 
   /** A request with the access token; a 401 gets a new token and one more try (client credentials only). */

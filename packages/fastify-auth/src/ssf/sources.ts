@@ -37,6 +37,7 @@ export function withSignalSources (list: RevocationList, sources: ReadonlyArray<
     get writtenBack () {
       return list.writtenBack
     },
+    onKeyChange: (listener) => { list.onKeyChange?.(listener) },
     ready: async () => {
       await Promise.all([list.ready(), ...all.map(async (source) => { await source.ready() })])
     },

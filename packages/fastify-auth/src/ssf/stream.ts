@@ -4,7 +4,7 @@
  */
 import type { Answer, RequestOptions } from './transport.ts'
 import { expectObject, TransmitterError, urlMember } from './transport.ts'
-import { POLL_DELIVERY, SESSION_REVOKED, type SetError } from './wire.ts'
+import { KEYS_CHANGED, POLL_DELIVERY, SESSION_REVOKED, type SetError } from './wire.ts'
 
 export type AuthorizedRequest = (url: string, options: Omit<RequestOptions, 'authorization'>) => Promise<Answer>
 
@@ -38,7 +38,7 @@ export async function createStream (call: AuthorizedRequest, endpoint: string, r
   const { timeoutMs, signal } = request
   const answer = await call(endpoint, {
     method: 'POST',
-    json: { events_requested: [SESSION_REVOKED], description: request.description },
+    json: { events_requested: [SESSION_REVOKED, KEYS_CHANGED], description: request.description },
     timeoutMs,
     signal
   })

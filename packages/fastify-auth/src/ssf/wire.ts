@@ -7,7 +7,14 @@ export const VERIFICATION = 'https://schemas.openid.net/secevent/ssf/event-type/
 /** SSF 1.0, Stream Updated Event: the transmitter changed the stream's status. */
 export const STREAM_UPDATED = 'https://schemas.openid.net/secevent/ssf/event-type/stream-updated'
 
-export const KNOWN_EVENT_TYPES: ReadonlySet<string> = new Set([SESSION_REVOKED, VERIFICATION, STREAM_UPDATED])
+/**
+ * Gatehouse's own event (not part of SSF or CAEP; only receivers that ask for it get it): the
+ * transmitter's signing keys changed. Event members `change` (published, activated, retired,
+ * revoked) and `kid`; the subject is the kid (`opaque`). docs/shared-signals.md.
+ */
+export const KEYS_CHANGED = 'urn:gatehouse:secevent:signing-key-changed'
+
+export const KNOWN_EVENT_TYPES: ReadonlySet<string> = new Set([SESSION_REVOKED, VERIFICATION, STREAM_UPDATED, KEYS_CHANGED])
 
 /** SSF 1.0, Poll Delivery using HTTP (RFC 8936). */
 export const POLL_DELIVERY = 'urn:ietf:rfc:8936'

@@ -6,9 +6,15 @@
  *   key before anything is signed with it.
  * - A superseded key stays published until the last token it can have signed has expired
  *   (`retention` after it stopped signing), then it is pruned from the store.
+ * - A revoked key (`rotate({ now, revokePrevious })`, after a leak) leaves the JWKS at once and
+ *   never signs or verifies again; its record stays in the store, marked, for `retention`, so
+ *   every instance learns of it.
+ * - Every re-read compares what is published and what signs with the last re-read, and tells
+ *   `onChange` listeners (the issuer announces it to the gateways: Redis, Shared Signals).
  */
 import { randomUUID } from 'node:crypto'
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose'
+import type { KeyChange } from '@gatehouse/fastify-auth/revocation'
 import type { Clock } from '../clock.ts'
 import type { KeyStore, SigningAlgorithm, SigningKeyRecord } from '../stores/types.ts'
 import { compactSigner, type CompactSigner } from '../tokens/jws.ts'
@@ -48,6 +54,11 @@ export class KeyManager {
   #jwks = '{"keys":[]}'
   #timer: NodeJS.Timeout | undefined
   #loaded = false
+  /** Revoked records still in the store (for describe()). */
+  #revoked: SigningKeyRecord[] = []
+  readonly #listeners: Array<(changes: KeyChange[]) => void> = []
+  #reloading: Promise<void> | undefined
+  #isReloadWanted = false
 
   constructor (options: KeyManagerOptions) {
     this.#opts = options
@@ -72,8 +83,31 @@ export class KeyManager {
     return this.#loaded && this.#signing !== undefined
   }
 
-  /** Re-reads the store: picks the signing key, rebuilds the JWKS, prunes expired retired keys. */
+  /** Calls `listener` with what changed at each re-read that changed anything (never the first). */
+  onChange (listener: (changes: KeyChange[]) => void): void {
+    this.#listeners.push(listener)
+  }
+
+  /**
+   * Re-reads the store: picks the signing key, rebuilds the JWKS, prunes expired retired and
+   * revoked keys, and reports what changed. Calls arriving during a re-read share the next one.
+   */
   async reload (): Promise<void> {
+    this.#isReloadWanted = true
+    this.#reloading ??= (async () => {
+      try {
+        while (this.#isReloadWanted) {
+          this.#isReloadWanted = false
+          await this.#reload()
+        }
+      } finally {
+        this.#reloading = undefined
+      }
+    })()
+    await this.#reloading
+  }
+
+  async #reload (): Promise<void> {
     const now = this.#opts.clock.now()
     let stored = await this.#opts.store.list()
     if (stored.length === 0 && this.#records.length > 0) {
@@ -82,14 +116,20 @@ export class KeyManager {
       for (const record of this.#records) await this.#opts.store.add(record)
       stored = await this.#opts.store.list()
     }
-    const records = stored.sort((a, b) => a.activatesAt - b.activatesAt || a.createdAt - b.createdAt)
+    const sorted = stored.sort((a, b) => a.activatesAt - b.activatesAt || a.createdAt - b.createdAt)
+    const revoked = sorted.filter((r) => r.revokedAt !== undefined)
+    const records = sorted.filter((r) => r.revokedAt === undefined)
     const active = records.filter((r) => r.activatesAt <= now)
     const current = active.at(-1)
     // A key stops signing when the next key activates; it is published until `retention` later.
     const expired = active.slice(0, -1).filter((r, i) => (active[i + 1]?.activatesAt ?? Infinity) + this.#opts.retention <= now)
-    if (expired.length > 0) await this.#opts.store.remove(expired.map((r) => r.kid))
+    // A revoked key's record goes once every token it could have signed has expired.
+    const gone = [...expired, ...revoked.filter((r) => (r.revokedAt ?? 0) + this.#opts.retention <= now)]
+    if (gone.length > 0) await this.#opts.store.remove(gone.map((r) => r.kid))
     const expiredKids = new Set(expired.map((r) => r.kid))
+    const before = { published: new Set(this.#records.map((r) => r.kid)), signing: this.#signing?.kid, wasLoaded: this.#loaded }
     this.#records = records.filter((r) => !expiredKids.has(r.kid))
+    this.#revoked = revoked
     this.#nextActivation = records.find((r) => r.activatesAt > now)?.activatesAt ?? Infinity
     this.#jwks = JSON.stringify({ keys: [...this.#records].reverse().map((r) => publicOnly(r.publicJwk)) })
     for (const kid of this.#verifyKeys.keys()) if (!this.#records.some((r) => r.kid === kid)) this.#verifyKeys.delete(kid)
@@ -97,6 +137,17 @@ export class KeyManager {
       this.#signing = compactSigner(current.kid, current.alg, current.privateJwk)
     }
     this.#loaded = true
+    if (before.wasLoaded) this.#report(before.published, before.signing, new Set(revoked.map((r) => r.kid)))
+  }
+
+  #report (published: ReadonlySet<string>, signing: string | undefined, revoked: ReadonlySet<string>): void {
+    const changes: KeyChange[] = []
+    const now = new Set(this.#records.map((r) => r.kid))
+    for (const kid of now) if (!published.has(kid)) changes.push({ change: 'published', kid })
+    if (this.#signing !== undefined && this.#signing.kid !== signing) changes.push({ change: 'activated', kid: this.#signing.kid })
+    for (const kid of published) if (!now.has(kid)) changes.push({ change: revoked.has(kid) ? 'revoked' : 'retired', kid })
+    if (changes.length === 0) return
+    for (const listener of this.#listeners) listener(changes)
   }
 
   /** The key to sign with now. Switches to a pending key the moment it activates. */
@@ -123,18 +174,30 @@ export class KeyManager {
     return this.#jwks
   }
 
-  /** Publishes a new key now; it signs after the activation delay. */
-  async rotate (): Promise<SigningKeyRecord> {
+  /**
+   * Publishes a new key. Planned: it signs after the activation delay. `now`: it signs at once.
+   * `revokePrevious` (with `now` only): every other key is revoked, out of the JWKS at once.
+   * Returns the new key (describe() lists the revoked ones).
+   */
+  async rotate (options: { now?: boolean, revokePrevious?: boolean } = {}): Promise<SigningKeyRecord> {
+    if (options.revokePrevious === true && options.now !== true) throw new Error('revoking the previous keys needs a key that signs now')
     const now = this.#opts.clock.now()
-    const record = await generateKeyRecord(this.#opts.algorithm, now, now + this.#opts.activationDelay)
+    const record = await generateKeyRecord(this.#opts.algorithm, now, options.now === true ? now : now + this.#opts.activationDelay)
+    // The new key first: at no moment is there nothing to sign with.
     await this.#opts.store.add(record)
+    if (options.revokePrevious === true) {
+      for (const r of await this.#opts.store.list()) {
+        if (r.kid === record.kid || r.revokedAt !== undefined) continue
+        await this.#opts.store.add({ ...r, revokedAt: now })
+      }
+    }
     await this.reload()
     return record
   }
 
-  /** kid, alg and timing of every published key (for the CLI). */
-  describe (): Array<{ kid: string, alg: string, createdAt: number, activatesAt: number }> {
-    return this.#records.map(({ kid, alg, createdAt, activatesAt }) => ({ kid, alg, createdAt, activatesAt }))
+  /** kid, alg and timing of every stored key, revoked ones included (for the CLI). */
+  describe (): Array<{ kid: string, alg: string, createdAt: number, activatesAt: number, revokedAt?: number }> {
+    return [...this.#records, ...this.#revoked].map(({ kid, alg, createdAt, activatesAt, revokedAt }) => ({ kid, alg, createdAt, activatesAt, ...(revokedAt === undefined ? {} : { revokedAt }) }))
   }
 }
 
@@ -160,4 +223,17 @@ export function keyManagerFor (
     retention: longest * 1000,
     refreshInterval: config.keys.refreshInterval * 1000
   })
+}
+
+/** A gateway's default background key refresh (its `auth.jwksRefreshInterval`), seconds. */
+export const GATEWAY_KEY_REFRESH_S = 60
+
+/**
+ * What `check` and the start log warn about: a planned rotation faster than a gateway that hears
+ * no announcements refreshes its keys.
+ */
+export function keyWarnings (config: { keys: { activationDelay: number } }): string[] {
+  const delay = config.keys.activationDelay
+  if (delay >= GATEWAY_KEY_REFRESH_S) return []
+  return [`keys.activationDelay (${delay} s) is shorter than a gateway's default key refresh (auth.jwksRefreshInterval, ${GATEWAY_KEY_REFRESH_S} s): gateways that hear key announcements (Redis, or a Shared Signals stream) take a new key at once, others may refuse its first tokens for up to their jwksCooldown (30 s); keep it at ${GATEWAY_KEY_REFRESH_S} or more unless every gateway listens`]
 }

@@ -12,8 +12,15 @@ export const SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-t
 export const VERIFICATION = 'https://schemas.openid.net/secevent/ssf/event-type/verification'
 /** SSF 1.0 8.1.5 */
 export const STREAM_UPDATED = 'https://schemas.openid.net/secevent/ssf/event-type/stream-updated'
+/**
+ * Gatehouse's own event (docs/shared-signals.md): the issuer's signing keys changed. Sent only to
+ * streams that ask for it by name, so a receiver that does not know it never sees it.
+ */
+export const KEYS_CHANGED = 'urn:gatehouse:secevent:signing-key-changed'
 /** The event types a stream may ask for (verification and stream-updated always come). */
-export const EVENTS_SUPPORTED: readonly string[] = [SESSION_REVOKED]
+export const EVENTS_SUPPORTED: readonly string[] = [SESSION_REVOKED, KEYS_CHANGED]
+/** What a stream that names no `events_requested` gets: the standard ones. */
+export const EVENTS_BY_DEFAULT: readonly string[] = [SESSION_REVOKED]
 
 /** RFC 8936 (poll) and RFC 8935 (push), as SSF 1.0 7.1 names them. */
 export const POLL_DELIVERY = 'urn:ietf:rfc:8936'
@@ -70,6 +77,11 @@ export function sessionRevoked (cause: RevocationCause, issuer: string, at: numb
 /** One access token revoked: subject `jwt_id` (SSF 1.0 3.4.1). */
 export function accessTokenRevoked (cause: RevocationCause, issuer: string, at: number, jti: string): SignalEventInput {
   return { jti: newJti(), at, txn: cause.txn, type: SESSION_REVOKED, subject: { format: 'jwt_id', iss: issuer, jti }, payload: sessionRevokedPayload(cause, at) }
+}
+
+/** A key change (`published`, `activated`, `retired`, `revoked`). Its jti names the change, so instances announcing the same change append it once. */
+export function keysChanged (at: number, change: string, kid: string): SignalEventInput {
+  return { jti: `keys.${change}.${kid}`, at, txn: randomUUID(), type: KEYS_CHANGED, subject: { format: 'opaque', id: kid }, payload: { change, kid, event_timestamp: Math.floor(at / 1000) } }
 }
 
 /** SSF 1.0 8.1.4.1: for one stream, echoing the receiver's `state`. */

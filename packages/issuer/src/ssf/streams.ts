@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { DeliveryMethod, StreamRecord, StreamStatus } from '../stores/types.ts'
-import { EVENTS_SUPPORTED, POLL_DELIVERY, PUSH_DELIVERY } from './events.ts'
+import { EVENTS_BY_DEFAULT, EVENTS_SUPPORTED, POLL_DELIVERY, PUSH_DELIVERY } from './events.ts'
 import { invalidSsfRequest } from './errors.ts'
 
 /** SSF 1.0 8.1.1: seconds between verification requests, at least. */
@@ -97,9 +97,9 @@ export function readReceiverSettings (body: JsonObject): ReceiverSettings {
   return settings
 }
 
-/** SSF 1.0 8.1.1: what it gets is what it asked for that we send (all we send when it did not ask). */
+/** SSF 1.0 8.1.1: what it gets is what it asked for that we send (the standard ones when it did not ask). */
 export function eventsDelivered (eventsRequested: readonly string[] | undefined): string[] {
-  if (eventsRequested === undefined) return [...EVENTS_SUPPORTED]
+  if (eventsRequested === undefined) return [...EVENTS_BY_DEFAULT]
   return EVENTS_SUPPORTED.filter((e) => eventsRequested.includes(e))
 }
 

@@ -9,7 +9,7 @@ import type { IssuerConfig } from '../config.ts'
 import { OAuthError } from '../errors.ts'
 import type { SignalEvent, SignalEventInput, SignalStore, StreamRecord } from '../stores/types.ts'
 import type { TokenService } from '../tokens/token-service.ts'
-import { accessTokenRevoked, sessionRevoked, SET_TYPE, type RevocationCause } from './events.ts'
+import { accessTokenRevoked, keysChanged, sessionRevoked, SET_TYPE, type RevocationCause } from './events.ts'
 import { PushDelivery } from './push.ts'
 import { signalRetention } from './retention.ts'
 import type { StreamContext } from './streams.ts'
@@ -131,6 +131,12 @@ export class SharedSignals {
     const now = this.#clock.now()
     const fresh = jtis.filter((jti) => this.#isNew(cause, `jti:${jti}`))
     await this.emit(fresh.map((jti) => accessTokenRevoked(cause, this.#issuer, now, jti)))
+  }
+
+  /** The issuer's signing keys changed (KeyManager): receivers that asked for it refetch the JWKS. */
+  async keysChanged (changes: ReadonlyArray<{ change: string, kid: string }>): Promise<void> {
+    const now = this.#clock.now()
+    await this.emit(changes.map((c) => keysChanged(now, c.change, c.kid)))
   }
 
   /** Marks the subject announced for `cause`; false when it was already. */

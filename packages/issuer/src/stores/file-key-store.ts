@@ -4,6 +4,7 @@
  * file per shared secret, `<dataDir>/secret-<name>`: the directory is created 0700 and the
  * files 0600.
  */
+import { existsSync, watch as watchDir, type FSWatcher } from 'node:fs'
 import { link, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
@@ -47,6 +48,26 @@ export class FileKeyStore implements KeyStore {
   /** Where the keys are kept. */
   get path (): string {
     return this.#file
+  }
+
+  /**
+   * Calls `listener` soon after the keys file changes (a `keys rotate` run by another process):
+   * the directory is watched, since every write renames a new file over the old one. Returns
+   * the stop function. Watching is best effort: the periodic re-read stays the backstop.
+   */
+  watch (listener: () => void): () => void {
+    let watcher: FSWatcher | undefined
+    try {
+      watcher = watchDir(this.#dir, { persistent: false }, (_event, name) => {
+        // A file that is gone is a directory being removed, not a rotation: the periodic re-read
+        // handles a lost file (and puts the keys back).
+        if ((name === null || name === FILE_NAME) && existsSync(this.#file)) listener()
+      })
+      watcher.on('error', () => { watcher?.close() })
+    } catch {
+      return () => {}
+    }
+    return () => { watcher?.close() }
   }
 
   async list (): Promise<SigningKeyRecord[]> {

@@ -16,11 +16,14 @@ if redis.call('HEXISTS', KEYS[1], 'epoch') == 0 then
   redis.call('DEL', KEYS[2], KEYS[3])
   redis.call('HSET', KEYS[1], 'epoch', ARGV[2], 'seq', 0)
 end
-local seq = 0
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq')) or 0
 for i = 3, #ARGV, 2 do
-  seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-  redis.call('ZADD', KEYS[2], seq, '{"seq":' .. seq .. ',' .. string.sub(ARGV[i + 1], 2))
-  redis.call('HSET', KEYS[3], ARGV[i], seq)
+  -- An event whose jti is in the log already (a key change every instance saw) goes in once.
+  if redis.call('HEXISTS', KEYS[3], ARGV[i]) == 0 then
+    seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+    redis.call('ZADD', KEYS[2], seq, '{"seq":' .. seq .. ',' .. string.sub(ARGV[i + 1], 2))
+    redis.call('HSET', KEYS[3], ARGV[i], seq)
+  end
 end
 local ms = tonumber(ARGV[1])
 extend(KEYS[1], ms)

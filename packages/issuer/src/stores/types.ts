@@ -17,6 +17,11 @@ export interface SigningKeyRecord {
   createdAt: number
   /** Signs from this time on (published at once, so JWKS caches learn it first). */
   activatesAt: number
+  /**
+   * Revoked at this time (an emergency rollover): out of the JWKS, never signs or verifies
+   * again; kept in the store until its tokens would have expired, so every instance learns it.
+   */
+  revokedAt?: number
 }
 
 export interface KeyStore {
@@ -31,6 +36,11 @@ export interface KeyStore {
   addIfEmpty (record: SigningKeyRecord): Promise<boolean>
   /** Drops retired keys whose last token has expired. */
   remove (kids: string[]): Promise<void>
+  /**
+   * Calls `listener` soon after another process changed the keys (the embedded file store);
+   * returns the stop function. Absent where changes are announced otherwise (Redis).
+   */
+  watch?: (listener: () => void) => () => void
   /**
    * A named random secret shared by every instance (e.g. the cookie-signing secret): created
    * with `create()` on first use, atomically, then always the same value.

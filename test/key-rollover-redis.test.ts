@@ -1,0 +1,5 @@
+/** Key rotation and emergency rollover under load, everything on Redis: see fixtures/key-rollover.ts. */
+import t from 'tap'
+import { keyRollover } from './fixtures/key-rollover.ts'
+
+await keyRollover(t, true)
