@@ -59,6 +59,8 @@ const FIRST_LOAD_RETRY_MS = 1000
 const ANNOUNCED_RETRY_MS = [100, 250, 500, 1000, 2000, 4000]
 /** Revoked kids remembered (kids are random: this only bounds memory against a chatty channel). */
 const MAX_DENIED = 10_000
+/** Announced changes followed at once (a chatty or forged channel cannot grow it without bound). */
+const MAX_EXPECTED = 100
 
 const EC_CURVES: Record<string, string> = { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' }
 
@@ -93,6 +95,9 @@ export class KeySet {
   /** Announced changes the fetched set does not show yet. */
   readonly #expected = new Map<string, KeyChange['change']>()
   #announcing: Promise<void> | undefined
+  #isRenewed = false
+  /** Waiting for the next fetch to end. */
+  #afterFetch: Array<() => void> = []
   #hasFailed = false
   #lastError: unknown
   #pending: Promise<void> | undefined
@@ -108,10 +113,12 @@ export class KeySet {
     // Revoked: refused, whatever the issuer's JWKS says or whether it answers.
     if (kid !== undefined && this.#denied.has(kid)) throw new AuthError('unknown_key')
     let known = this.#find(alg, kid)
-    if (known === undefined && kid !== undefined && this.#expected.has(kid) && this.#announcing !== undefined) {
-      // Announced and on its way: wait for it rather than refuse the first tokens it signed.
-      await this.#announcing
-      known = this.#find(alg, kid)
+    // Announced and on its way: wait for it (fetch by fetch) rather than refuse its first tokens.
+    if (kid !== undefined) {
+      while (known === undefined && this.#expected.has(kid) && this.#announcing !== undefined) {
+        await Promise.race([this.#announcing, new Promise<void>((resolve) => { this.#afterFetch.push(resolve) })])
+        known = this.#find(alg, kid)
+      }
     }
     if (known === undefined) {
       if (this.#mayRefetch()) {
@@ -121,7 +128,7 @@ export class KeySet {
       }
       // After a failed fetch, the key may well exist: the issuer is the problem, not the token.
       if (known === undefined) throw new AuthError(this.#hasFailed ? 'issuer_unavailable' : 'unknown_key')
-    } else if (this.#options.clock.now() - this.#loadedAt > this.#options.maxAge && this.#mayRefetch()) {
+    } else if (this.#isRefreshDue()) {
       this.refresh().catch(() => {}) // never rejects; the known key serves meanwhile
     }
     if (known.key === undefined) known.key = importKey(known.jwk)
@@ -158,6 +165,9 @@ export class KeySet {
    */
   announce (change: KeyChange): Promise<void> {
     if (change.change === 'revoked') this.#deny(change.kid)
+    // A change not yet followed restarts the retries (a loop near its end must not drop it).
+    if (!this.#expected.has(change.kid)) this.#isRenewed = true
+    if (this.#expected.size >= MAX_EXPECTED) this.#expected.delete(this.#expected.keys().next().value as string)
     this.#expected.set(change.kid, change.change)
     this.#announcing ??= this.#followAnnouncements().finally(() => { this.#announcing = undefined })
     return this.#announcing
@@ -184,6 +194,10 @@ export class KeySet {
       await this.refresh()
       for (const [kid, change] of this.#expected) if (this.#shows(kid, change)) this.#expected.delete(kid)
       if (this.#expected.size === 0) return
+      if (this.#isRenewed) {
+        this.#isRenewed = false
+        attempt = 0
+      }
       const wait = ANNOUNCED_RETRY_MS[attempt]
       if (wait === undefined) {
         this.#options.log?.warn({ kids: [...this.#expected.keys()] }, 'gatehouse-auth: announced key changes not seen in the JWKS; relying on the regular refresh')
@@ -202,6 +216,16 @@ export class KeySet {
     return undefined
   }
 
+  /**
+   * Keys older than maxAge: refresh in the background, at most once per cooldown after any
+   * attempt (so an issuer that fails fast is not asked on every request).
+   */
+  #isRefreshDue (): boolean {
+    const now = this.#options.clock.now()
+    return now - this.#loadedAt > this.#options.maxAge && this.#pending === undefined &&
+      (now - this.#attemptedAt >= this.#options.cooldown || now - this.#attemptedAt >= this.#options.maxAge)
+  }
+
   #mayRefetch (): boolean {
     if (this.#pending !== undefined) return true
     const since = this.#options.clock.now() - this.#attemptedAt
@@ -210,6 +234,16 @@ export class KeySet {
   }
 
   async #fetch (): Promise<void> {
+    try {
+      await this.#fetchOnce()
+    } finally {
+      const waiting = this.#afterFetch
+      this.#afterFetch = []
+      for (const resolve of waiting) resolve()
+    }
+  }
+
+  async #fetchOnce (): Promise<void> {
     this.#attemptedAt = this.#options.clock.now()
     this.fetches++
     try {

@@ -168,3 +168,15 @@ t.test('a revoked kid: refused at once, cached tokens too, even with the issuer 
   t.equal(await reasonOf(v.verify(await issuer.sign({}, { key: leaked }))), 'unknown_key', 'never trusted again')
   t.equal(await reasonOf(v.verify(await issuer.sign({}, { key: replacement }))), 'accepted', 'the new key works')
 })
+
+t.test('keys past jwksMaxAge with the issuer failing fast: one background attempt per cooldown, not one per request', async (t) => {
+  const { issuer, v, clock } = await setup(t, { jwksMaxAge: 60_000 })
+  await v.ready()
+  issuer.down = true
+  clock.advance(61_000)
+  for (let i = 0; i < 10; i++) {
+    t.equal(await reasonOf(v.verify(await issuer.sign())), 'accepted', 'the known key serves')
+    await new Promise((resolve) => setTimeout(resolve, 20)) // lets a background fetch fail
+  }
+  t.equal(v.stats.jwksFetches, 2, 'one background attempt')
+})

@@ -42,14 +42,18 @@ export async function withKeyManager (file: string, fn: (keys: KeyManager) => Pr
     keys.stop()
     const changes: KeyChange[] = []
     keys.onChange((found) => { changes.push(...found) })
-    await fn(keys)
-    // With Redis, say so on the channel at once: issuers re-read (and announce over Shared
-    // Signals), gateways refetch the JWKS and drop a revoked key. The embedded issuer notices
-    // the file change itself.
-    for (const change of changes) {
-      await stores.revocations.announceKeyChange?.(change).catch((err: unknown) => {
-        console.error(`could not announce ${change.change} ${change.kid} on Redis (${String(err)}): issuers and gateways learn it at their next key refresh`)
-      })
+    try {
+      await fn(keys)
+    } finally {
+      // Also after a rotation that failed half-way: what was stored is announced. With Redis,
+      // on the channel at once: issuers re-read (and announce over Shared Signals), gateways
+      // refetch the JWKS and drop a revoked key. The embedded issuer notices the file itself.
+      await keys.reload().catch(() => {})
+      for (const change of changes) {
+        await stores.revocations.announceKeyChange?.(change).catch((err: unknown) => {
+          console.error(`could not announce ${change.change} ${change.kid} on Redis (${String(err)}): issuers and gateways learn it at their next key refresh`)
+        })
+      }
     }
   } finally {
     await stores.close()

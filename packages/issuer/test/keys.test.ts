@@ -7,6 +7,7 @@ import { decodeProtectedHeader, createLocalJWKSet, jwtVerify, type JSONWebKeySet
 import { startRedis } from '@gatehouse/test-kit/redis-harness'
 import { build } from '../src/app.ts'
 import { fixtureConfig } from './fixtures/issuer.ts'
+import { generateKeyRecord } from '../src/keys/key-manager.ts'
 import type { IssuerConfig } from '../src/config.ts'
 
 function movableClock (start = Date.now()): { now: () => number, advance: (ms: number) => void } {
@@ -137,5 +138,22 @@ t.test('emergency rollover: the new key signs at once, the old one leaves the JW
   t.match(app.issuer.keys.describe().find((k) => k.kid === leaked), { revokedAt: Number })
   clock.advance(301_000)
   await app.issuer.keys.reload()
-  t.notOk((await app.issuer.stores.keys.list()).some((r) => r.kid === leaked), 'pruned once its tokens would have expired')
+  const tombstone = (await app.issuer.stores.keys.list()).find((r) => r.kid === leaked)
+  t.ok(tombstone?.revokedAt !== undefined, 'kept for good: no restored store or stale instance may list it again')
+  t.same(tombstone?.privateJwk, {}, 'without its private part')
+  t.same((await jwks(app)).keys.map((k) => k.kid), [fresh.kid])
+})
+
+t.test('a revoked signing key is never used again, even when its successor is not active yet by this clock', async (t) => {
+  const clock = movableClock()
+  const app = await build(await fixtureConfig(t.testdir(), 'keys: { activationDelay: 300 }\n'), { logger: false, clock })
+  t.teardown(async () => await app.close())
+  const store = app.issuer.stores.keys
+  const [current] = await store.list()
+  // A rollover made on a machine whose clock is a minute ahead of this instance's.
+  const ahead = await generateKeyRecord('ES256', clock.now() + 60_000)
+  await store.add(ahead)
+  await store.add({ ...current!, privateJwk: {}, revokedAt: clock.now() + 60_000 })
+  await app.issuer.keys.reload()
+  t.equal(decodeProtectedHeader(await mint(app)).kid, ahead.kid, 'signs with the successor rather than the revoked key')
 })

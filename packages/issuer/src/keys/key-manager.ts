@@ -7,8 +7,8 @@
  * - A superseded key stays published until the last token it can have signed has expired
  *   (`retention` after it stopped signing), then it is pruned from the store.
  * - A revoked key (`rotate({ now, revokePrevious })`, after a leak) leaves the JWKS at once and
- *   never signs or verifies again; its record stays in the store, marked, for `retention`, so
- *   every instance learns of it.
+ *   never signs or verifies again; its record stays in the store for good, marked and without
+ *   its private part, so every instance (and a restored store) knows it.
  * - Every re-read compares what is published and what signs with the last re-read, and tells
  *   `onChange` listeners (the issuer announces it to the gateways: Redis, Shared Signals).
  */
@@ -113,7 +113,7 @@ export class KeyManager {
     if (stored.length === 0 && this.#records.length > 0) {
       // The store lost its data (Redis restarted without persistence): put back the keys we
       // hold, or the JWKS would go empty while tokens signed with them are still live.
-      for (const record of this.#records) await this.#opts.store.add(record)
+      for (const record of [...this.#records, ...this.#revoked]) await this.#opts.store.add(record)
       stored = await this.#opts.store.list()
     }
     const sorted = stored.sort((a, b) => a.activatesAt - b.activatesAt || a.createdAt - b.createdAt)
@@ -123,9 +123,9 @@ export class KeyManager {
     const current = active.at(-1)
     // A key stops signing when the next key activates; it is published until `retention` later.
     const expired = active.slice(0, -1).filter((r, i) => (active[i + 1]?.activatesAt ?? Infinity) + this.#opts.retention <= now)
-    // A revoked key's record goes once every token it could have signed has expired.
-    const gone = [...expired, ...revoked.filter((r) => (r.revokedAt ?? 0) + this.#opts.retention <= now)]
-    if (gone.length > 0) await this.#opts.store.remove(gone.map((r) => r.kid))
+    // A revoked key's record stays for good (its private part is gone): whoever holds the leaked
+    // key can still sign, so no instance, backup or stale JWKS may ever list it again.
+    if (expired.length > 0) await this.#opts.store.remove(expired.map((r) => r.kid))
     const expiredKids = new Set(expired.map((r) => r.kid))
     const before = { published: new Set(this.#records.map((r) => r.kid)), signing: this.#signing?.kid, wasLoaded: this.#loaded }
     this.#records = records.filter((r) => !expiredKids.has(r.kid))
@@ -133,8 +133,14 @@ export class KeyManager {
     this.#nextActivation = records.find((r) => r.activatesAt > now)?.activatesAt ?? Infinity
     this.#jwks = JSON.stringify({ keys: [...this.#records].reverse().map((r) => publicOnly(r.publicJwk)) })
     for (const kid of this.#verifyKeys.keys()) if (!this.#records.some((r) => r.kid === kid)) this.#verifyKeys.delete(kid)
-    if (current !== undefined && current.kid !== this.#signing?.kid) {
-      this.#signing = compactSigner(current.kid, current.alg, current.privateJwk)
+    // A signing key that was revoked is never used again, even when the key meant to follow it is
+    // not active yet by this clock (a rollover made on a machine whose clock is ahead).
+    const signingGone = this.#signing !== undefined && !this.#records.some((r) => r.kid === this.#signing?.kid)
+    const next = current ?? (signingGone ? this.#records[0] : undefined)
+    if (next !== undefined && next.kid !== this.#signing?.kid) {
+      this.#signing = compactSigner(next.kid, next.alg, next.privateJwk)
+    } else if (next === undefined && signingGone) {
+      this.#signing = undefined
     }
     this.#loaded = true
     if (before.wasLoaded) this.#report(before.published, before.signing, new Set(revoked.map((r) => r.kid)))
@@ -188,7 +194,7 @@ export class KeyManager {
     if (options.revokePrevious === true) {
       for (const r of await this.#opts.store.list()) {
         if (r.kid === record.kid || r.revokedAt !== undefined) continue
-        await this.#opts.store.add({ ...r, revokedAt: now })
+        await this.#opts.store.add({ ...r, privateJwk: {}, revokedAt: now })
       }
     }
     await this.reload()

@@ -220,7 +220,7 @@ function isKeyRecord (value: unknown): value is SigningKeyRecord {
   const r = value as Record<string, unknown>
   return typeof r.kid === 'string' && r.kid !== '' && typeof r.alg === 'string' &&
     typeof r.privateJwk === 'object' && r.privateJwk !== null && typeof r.publicJwk === 'object' && r.publicJwk !== null &&
-    Number.isFinite(r.createdAt) && Number.isFinite(r.activatesAt)
+    Number.isFinite(r.createdAt) && Number.isFinite(r.activatesAt) && (r.revokedAt === undefined || Number.isFinite(r.revokedAt))
 }
 
 /** The secret in `file`, or undefined when there is none yet. */

@@ -19,7 +19,7 @@ export interface SigningKeyRecord {
   activatesAt: number
   /**
    * Revoked at this time (an emergency rollover): out of the JWKS, never signs or verifies
-   * again; kept in the store until its tokens would have expired, so every instance learns it.
+   * again; kept in the store for good (its `privateJwk` emptied), so every instance learns it.
    */
   revokedAt?: number
 }
