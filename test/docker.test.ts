@@ -364,7 +364,7 @@ t.test('docker/compose/*.yaml: the demo fixture, with compose\'s addresses', asy
   t.same(composeIssuer.listen, { host: '0.0.0.0', port: 4000 }, 'the issuer listens on all interfaces, 4000')
   t.equal(composeIssuer.dataDir, '/var/lib/gatehouse/issuer', 'its data directory is the image\'s volume')
   t.equal(composeGateway.issuer, 'http://issuer:4000', 'the gateways expect (and discover) http://issuer:4000')
-  t.same(composeGateway.listen, { host: '0.0.0.0', port: 8080 }, 'the gateways listen on all interfaces, 8080')
+  t.same(composeGateway.listen, { host: '0.0.0.0', port: 8080, http2: false }, 'the gateways listen on all interfaces, 8080')
   t.match(JSON.stringify(composeGateway.routes), /http:\/\/resource-server:4001/, 'the upstream is the resource-server service')
   const addresses = [composeIssuer.issuer, composeIssuer.listen, composeGateway.issuer, composeGateway.listen, composeGateway.routes.map((r) => [r.upstreams, r.backchannelLogoutUri])]
   t.notMatch(JSON.stringify(addresses), /127\.0\.0\.1|localhost/, 'no loopback address is left in the services\' addresses')

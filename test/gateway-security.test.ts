@@ -21,7 +21,7 @@ const CLOCK_TOLERANCE_S = 1
 const stack = await startStack(t, {
   issuer: {
     configure: (config) => {
-      config.clients.push({ clientId: SHORT.id, secret: SHORT.secret, grants: ['client_credentials'], scopes: ['api:read', 'api:write'], accessTokenTtl: 1, redirectUris: [], postLogoutRedirectUris: [], consentRequired: false, revokesAnyToken: false })
+      config.clients.push({ clientId: SHORT.id, secret: SHORT.secret, grants: ['client_credentials'], scopes: ['api:read', 'api:write'], accessTokenTtl: 1, redirectUris: [], postLogoutRedirectUris: [], webOrigins: [], consentRequired: false, revokesAnyToken: false })
     }
   },
   gateways: [{ configure: (config) => { config.auth.clockTolerance = CLOCK_TOLERANCE_S } }]

@@ -4,8 +4,9 @@
  * Back-Channel Logout tokens at `POST /backchannel-logout`.
  */
 import { parse } from 'node:querystring'
-import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import { InvalidLogoutToken, logoutTokenVerifier } from './logout-token.ts'
+import { RequestLog } from './request-log.ts'
 
 export interface ResourceServerOptions {
   /** The issuer's base URL (its `iss`); its JWKS is found through discovery. */
@@ -29,22 +30,6 @@ export interface RevokedSession {
 export const LOGOUT_PATH = '/backchannel-logout'
 /** The most sessions kept for display. */
 const MAX_SESSIONS = 1000
-
-/** One short line per request (the /healthz probe excepted), readable in the launcher's output. */
-class RequestLog extends LogController {
-  constructor () {
-    super({ disableRequestLogging: (request) => request.url === '/healthz' })
-  }
-
-  override incomingRequest (): void {}
-
-  override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    if (this.isLogDisabled(request)) return
-    const line = { method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }
-    if (error != null) request.log.error({ ...line, err: error }, 'request errored')
-    else request.log.info(line, 'request completed')
-  }
-}
 
 function optionsOf (options: ResourceServerOptions): Required<Omit<ResourceServerOptions, 'logger'>> {
   let issuer: URL

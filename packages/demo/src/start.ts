@@ -1,7 +1,8 @@
 /**
- * `pnpm start`: the issuer, the gateway and the demo resource server as child processes in one
- * terminal, with prefixed logs. Prints the URLs, the demo fixture and copy-paste curls once all
- * answer. Ctrl-C or SIGTERM stops all three (exit 0); a service that dies stops the rest (exit 1).
+ * `pnpm start`: the issuer, the gateway, the demo resource server and the demo client app as
+ * child processes in one terminal, with prefixed logs. Prints the URLs, the demo fixture and
+ * copy-paste curls once all answer. Ctrl-C or SIGTERM stops them all (exit 0); a service that
+ * dies stops the rest (exit 1).
  * REDIS_URL, when set, reaches the services through their environment. `pnpm start` builds,
  * then runs this from dist/; the services run their bins as this process runs (codeFlags).
  */
@@ -10,7 +11,7 @@ import { connect } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Child, type ServiceSpec } from './launcher/child.ts'
-import { API_URL, banner, GATEWAY_URL, ISSUER_URL } from './launcher/banner.ts'
+import { API_URL, APP_URL, banner, GATEWAY_URL, ISSUER_URL } from './launcher/banner.ts'
 import { painter } from './launcher/log-lines.ts'
 import { codeFlags } from './launcher/node-flags.ts'
 
@@ -40,6 +41,13 @@ const api: ServiceSpec = {
   color: 'green',
   args: [...NODE_FLAGS, 'packages/demo/bin/demo-resource-server.js', '--issuer', ISSUER_URL, '--port', new URL(API_URL).port],
   healthUrl: `${API_URL}/healthz`
+}
+// The client app needs the issuer and the gateway only when a browser uses it.
+const app: ServiceSpec = {
+  name: 'app',
+  color: 'yellow',
+  args: [...NODE_FLAGS, 'packages/demo/bin/demo-client-app.js', '--issuer', ISSUER_URL, '--gateway', GATEWAY_URL, '--port', new URL(APP_URL).port],
+  healthUrl: `${APP_URL}/healthz`
 }
 const gateway: ServiceSpec = {
   name: 'gateway',
@@ -113,7 +121,7 @@ process.on('exit', () => { for (const child of children) child.signal('SIGKILL')
 
 async function main (): Promise<void> {
   const hasGateway = existsSync(join(ROOT, 'packages/gateway/bin/gatehouse-gateway.js')) && existsSync(join(ROOT, 'docker/demo/gateway.yaml'))
-  const specs = hasGateway ? [issuer, api, gateway] : [issuer, api]
+  const specs = hasGateway ? [issuer, api, app, gateway] : [issuer, api, app]
   for (const spec of specs) {
     if (await isTaken(spec.healthUrl)) {
       say(`${new URL(spec.healthUrl).host} is already in use (is another demo running?): not starting`)
@@ -124,7 +132,7 @@ async function main (): Promise<void> {
   if (!hasGateway) say('gateway skipped: packages/gateway/bin/gatehouse-gateway.js or docker/demo/gateway.yaml is missing')
 
   // The gateway starts once the issuer answers (it reads the issuer's discovery and keys).
-  const first = [startService(issuer), startService(api)]
+  const first = [startService(issuer), startService(api), startService(app)]
   await Promise.all(first.map(async (child) => await child.waitReady(READY_TIMEOUT_MS)))
   if (hasGateway) await startService(gateway).waitReady(READY_TIMEOUT_MS)
   write(banner({ gatewayRunning: hasGateway, redisUrl: process.env.REDIS_URL, paint }))

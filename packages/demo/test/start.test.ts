@@ -1,6 +1,7 @@
 /**
  * The `pnpm start` launcher as a process: it prints the URLs and copy-paste lines once the
- * services answer, the printed token line works, and SIGINT stops everything (exit 0, ports
+ * services answer, the printed token line works, the client app answers on APP_PORT with its
+ * redirect URIs registered at the issuer, and SIGINT stops everything (exit 0, ports
  * closed). From the sources with the embedded store and with REDIS_URL (a real redis-server),
  * and as `pnpm start` runs it: built, from dist/ under plain `node` (no TypeScript loader).
  */
@@ -17,10 +18,11 @@ import { buildWorkspace } from '@gatehouse/test-kit/build'
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 // Free ports, never the demo's 4000/4001/8080: the test must not depend on (or disturb) a
 // demo a developer is running. The launcher and the demo YAML read the same variables.
-const PORTS = { issuer: await freePort(), api: await freePort(), gateway: await freePort() }
+const PORTS = { issuer: await freePort(), api: await freePort(), gateway: await freePort(), app: await freePort() }
 process.env.ISSUER_PORT = String(PORTS.issuer)
 process.env.API_PORT = String(PORTS.api)
 process.env.GATEWAY_PORT = String(PORTS.gateway)
+process.env.APP_PORT = String(PORTS.app)
 const { curlLines, READY_LINE } = await import('../src/launcher/banner.ts')
 const HAS_CURL = spawnSync('curl', ['--version']).status === 0
 
@@ -42,6 +44,41 @@ async function tokenFromPrintedLine (line: string): Promise<Response> {
     headers: { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
     body: params
   })
+}
+
+/**
+ * The client app on APP_PORT: its two clients' pages, and the issuer (ISSUER_PORT) takes their
+ * redirect URIs (the demo YAML reads APP_PORT too); the gateway lets the app's origin call /api.
+ */
+async function checkClientApp (t: Test, gateway: boolean): Promise<void> {
+  const app = `http://127.0.0.1:${PORTS.app}`
+  const home = await fetch(app)
+  t.equal(home.status, 200, 'the client app answers on APP_PORT')
+  t.match(await home.text(), '<h1>Demo Web App</h1>')
+  const spa = await fetch(`${app}/spa/`)
+  t.equal(spa.status, 200, 'its single-page app too')
+  t.match(spa.headers.get('content-security-policy'), `connect-src http://127.0.0.1:${PORTS.issuer} http://127.0.0.1:${PORTS.gateway};`, 'which may call the issuer and the gateway on their ports')
+  await spa.body?.cancel()
+  for (const path of ['/spa/app.js', '/spa/vendor/oauth4webapi.js']) {
+    const script = await fetch(`${app}${path}`)
+    t.match({ status: script.status, type: script.headers.get('content-type'), body: await script.text() }, { status: 200, type: /^text\/javascript/, body: /\bexport\b|\bimport\b/ }, `${path}: the page's module script is served`)
+  }
+
+  const login = await fetch(`${app}/login`, { redirect: 'manual' })
+  const authorize = new URL(login.headers.get('location') ?? '')
+  t.equal(authorize.origin, `http://127.0.0.1:${PORTS.issuer}`, 'demo-web signs in at the issuer')
+  t.equal(authorize.searchParams.get('redirect_uri'), `${app}/callback`)
+  const spaAuthorize = new URL(authorize)
+  spaAuthorize.searchParams.set('client_id', 'demo-spa')
+  spaAuthorize.searchParams.set('redirect_uri', `${app}/spa/callback`)
+  for (const [client, url] of [['demo-web', authorize], ['demo-spa', spaAuthorize]] as const) {
+    const page = await fetch(url)
+    t.match({ status: page.status, body: await page.text() }, { status: 200, body: /name="password"/ }, `${client}: the issuer takes its redirect URI on APP_PORT (the login page)`)
+  }
+  if (gateway) {
+    const preflight = await fetch(`http://127.0.0.1:${PORTS.gateway}/api/hello`, { method: 'OPTIONS', headers: { origin: app, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } })
+    t.equal(preflight.headers.get('access-control-allow-origin'), app, 'the gateway lets the app\'s origin call /api (CORS)')
+  }
 }
 
 /** The launcher from its source (what the tests run), and as `pnpm start` runs it. */
@@ -80,6 +117,8 @@ async function runDemo (t: Test, env: NodeJS.ProcessEnv, store: 'memory' | 'redi
   }
   t.match(output, `[issuer] info  Server listening at http://127.0.0.1:${PORTS.issuer}`, 'prefixed, readable issuer logs')
   t.match(output, `[api] info  Server listening at http://127.0.0.1:${PORTS.api}`, 'prefixed, readable resource server logs')
+  t.match(output, `[app] info  Server listening at http://127.0.0.1:${PORTS.app}`, 'prefixed, readable client app logs')
+  t.match(output, `  app       http://127.0.0.1:${PORTS.app}   the demo client app`, 'the banner lists the client app')
   t.notOk(output.includes('\x1b['), 'no colors when not on a TTY')
   for (const line of curlLines()) t.ok(output.includes(line), `printed: ${line.slice(0, 40)}...`)
   for (const who of ['alice / alice-password', 'bob / bob-password', 'demo-web', 'demo-spa', 'demo-service', 'demo-cli', 'demo-legacy']) t.ok(output.includes(who), `lists ${who}`)
@@ -98,6 +137,8 @@ async function runDemo (t: Test, env: NodeJS.ProcessEnv, store: 'memory' | 'redi
   }
   const echo = await (await fetch(`http://127.0.0.1:${PORTS.api}/hello`, { headers: { authorization: `Bearer ${token}` } })).json() as { method: string, path: string }
   t.match(echo, { method: 'GET', path: '/hello' }, 'the resource server answers')
+
+  await checkClientApp(t, gateway)
 
   if (gateway) {
     const apiUrl = /(http:\/\/\S+)$/.exec(apiLine)?.[1] ?? ''

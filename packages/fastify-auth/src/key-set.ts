@@ -173,6 +173,11 @@ export class KeySet {
     return this.#announcing
   }
 
+  /** True when `kid` was revoked (an emergency rollover): never trusted again. */
+  isDenied (kid: string): boolean {
+    return this.#denied.has(kid)
+  }
+
   #deny (kid: string): void {
     if (this.#denied.size >= MAX_DENIED) this.#denied.delete(this.#denied.values().next().value as string)
     this.#denied.add(kid)

@@ -130,6 +130,14 @@ export class TokenVerifier {
     return this.#keys.announce(change)
   }
 
+  /**
+   * True when the key `kid` was revoked since (announced by the issuer: an emergency rollover).
+   * For whoever holds on to claims past the request (the gateway's open WebSockets).
+   */
+  isKeyRevoked (kid: string): boolean {
+    return this.#keys.isDenied(kid)
+  }
+
   /** Fetches the discovery document and the JWKS now; rejects if no key can be loaded. */
   async ready (): Promise<void> {
     await this.#keys.load()

@@ -9,9 +9,11 @@ import { IssuerMismatchError, TokenVerifier, type AuthOptions } from '@gatehouse
 import type { Clock, RevocationList } from '@gatehouse/fastify-auth/revocation'
 import { withSignalSources } from '@gatehouse/fastify-auth/ssf'
 import { proxyTrust } from '@gatehouse/shared/trust-proxy'
+import { listenerOptions, type TlsMaterial } from '@gatehouse/shared/tls'
 import type { GatewayConfig, RouteConfig } from './config.ts'
 import { GatewayError, replyWithError } from './errors.ts'
 import { holdContinue } from './expect-continue.ts'
+import { closeSessionsOnClose } from './http2-sessions.ts'
 import { healthRoutes, KeyReadiness } from './health.ts'
 import { loggerOptions, RequestLog, requestId } from './logging.ts'
 import { logoutRoute } from './logout.ts'
@@ -21,6 +23,7 @@ import { createRevocations, firstSync, signalSources, type RevocationSetup } fro
 import { configWarnings } from './load-config.ts'
 import type { CompiledRoute, Limiter, RouteTable } from './route-table.ts'
 import { buildState, restartOnlyChanges, type GatewayState } from './state.ts'
+import { WebSocketProxy } from './websocket.ts'
 
 export type { GatewayConfig, RouteConfig } from './config.ts'
 export { parseGatewayConfig, loadGatewayConfig } from './load-config.ts'
@@ -32,6 +35,8 @@ export interface BuildOptions {
   revocations?: RevocationList
   /** Time source for token checks (exp, nbf, iat) and the verified-token cache. Default `Date.now`. */
   clock?: Clock
+  /** The certificate and key of `listen.tls` (main.ts reads them); without them, plain http. */
+  tls?: TlsMaterial
 }
 
 /** What a reload did. */
@@ -128,8 +133,12 @@ export async function build (config: GatewayConfig, options: BuildOptions = {}):
     genReqId: requestId,
     trustProxy: proxyTrust(config.trustProxy),
     bodyLimit: 64 * 1024,
-    return503OnClosing: true
+    return503OnClosing: true,
+    // HTTP/2 only towards clients: reply-from calls upstreams over HTTP/1.1 and drops the
+    // connection-specific fields HTTP/2 forbids from their answers (RFC 9113 8.2.2).
+    ...listenerOptions(options.tls, config.listen.http2)
   })
+  if (options.tls !== undefined && config.listen.http2 === true) closeSessionsOnClose(app)
   const setup: RevocationSetup = options.revocations === undefined
     ? createRevocations(config, app.log)
     : givenRevocations(config, options.revocations, app.log)
@@ -150,7 +159,7 @@ export async function build (config: GatewayConfig, options: BuildOptions = {}):
     await setup.close()
   })
   try {
-    await assemble(app, config, { metrics, setup, verifier })
+    await assemble(app, config, { metrics, setup, verifier, clock: options.clock ?? { now: Date.now } })
   } catch (err) {
     // Whatever was opened (Redis, timers) closes with the app.
     await app.close().catch(() => {})
@@ -163,10 +172,11 @@ interface Parts {
   metrics: GatewayMetrics
   setup: RevocationSetup
   verifier: TokenVerifier
+  clock: Clock
 }
 
 /** Everything after the connections: readiness, hooks, plugins, the route table, the routes. */
-async function assemble (app: FastifyInstance, config: GatewayConfig, { metrics, setup, verifier }: Parts): Promise<void> {
+async function assemble (app: FastifyInstance, config: GatewayConfig, { metrics, setup, verifier, clock }: Parts): Promise<void> {
   const { revocations } = setup
   const keys = new KeyReadiness(verifier)
   await Promise.all([firstSync(setup, app.log), keys.load()])
@@ -212,8 +222,9 @@ async function assemble (app: FastifyInstance, config: GatewayConfig, { metrics,
   } satisfies GatewayHandle)
 
   const deps = { config, state: () => state, metrics, revocations }
-  await app.register(healthRoutes({ ...deps, verifier, signals: setup.signals }, keys))
+  const websockets = new WebSocketProxy(app, { revocations, verifier, clock, clockTolerance: config.auth.clockTolerance })
+  await app.register(healthRoutes({ ...deps, verifier, websockets, signals: setup.signals }, keys))
   if (config.client !== undefined) await app.register(logoutRoute({ ...deps, verifier }, config.client))
   else app.log.warn({}, `no client configured: POST ${config.logout.path} (logout) is disabled`)
-  await app.register(proxyRoutes({ ...deps, verifier }))
+  await app.register(proxyRoutes({ ...deps, verifier, websockets }))
 }

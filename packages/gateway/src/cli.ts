@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util'
 import { packageVersion, runCli, UsageError } from '@gatehouse/shared/cli'
+import { loadTls } from '@gatehouse/shared/tls'
 import { configWarnings, loadGatewayConfig } from './load-config.ts'
 import { serve } from './main.ts'
 import { formatRouteTable } from './route-report.ts'
@@ -33,6 +34,7 @@ async function run (argv: string[]): Promise<number> {
       return -1 // keeps running
     case 'check': {
       const config = loadGatewayConfig(values.config)
+      loadTls(config.listen.tls, values.config)
       console.log(`${values.config}: ok, ${config.routes.length} route${config.routes.length === 1 ? '' : 's'}`)
       if (config.routes.length > 0) console.log(formatRouteTable(config))
       for (const warning of configWarnings(config)) console.error(`warning: ${warning}`)

@@ -6,6 +6,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { RedisSchema } from '@gatehouse/shared/redis-schema'
 import { TrustProxySchema } from '@gatehouse/shared/trust-proxy'
+import { tlsSchema } from '@gatehouse/shared/tls'
 
 const Strict = { additionalProperties: false } as const
 
@@ -18,6 +19,18 @@ const HeaderName = (fallback: string, description: string) =>
   Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', default: fallback, description })
 
 const Method = Type.String({ pattern: '^([A-Z]+|\\*)$' })
+
+const CorsSchema = Type.Object({
+  handledBy: Type.Union([Type.Literal('gateway'), Type.Literal('upstream')], { default: 'gateway', description: '`gateway`: the gateway answers preflights itself, before authentication, and never forwards them; `upstream`: the upstream does CORS itself, so preflights are forwarded to it without a token check and its headers pass unchanged (the other fields must then be left out).' }),
+  origins: Type.Array(Type.String({ minLength: 1 }), { default: [], uniqueItems: true, description: 'Origins whose scripts may call this route (`https://app.example`, as browsers send them: scheme://host[:port], no path), or `*` for any (not with `credentials`).' }),
+  methods: Type.Array(Type.String({ pattern: '^[A-Z]+$' }), { default: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], uniqueItems: true, description: 'Methods a preflight may ask for.' }),
+  headers: Type.Array(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$' }), { default: ['authorization', 'content-type'], uniqueItems: true, description: 'Request headers a preflight may ask for, beyond the CORS-safelisted ones (compared case-insensitively).' }),
+  exposedHeaders: Type.Array(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$' }), { default: ['www-authenticate', 'retry-after', 'x-request-id'], uniqueItems: true, description: 'Response headers a script may read beyond the safelisted ones (`WWW-Authenticate` tells it why a token was refused).' }),
+  credentials: Type.Boolean({ default: false, description: 'Send `Access-Control-Allow-Credentials: true`, letting scripts send cookies: only for routes that authenticate by cookie. Bearer tokens need no credentials.' }),
+  maxAge: Type.Integer({ minimum: 0, maximum: 86_400, default: 600, description: 'Seconds a browser may cache a preflight answer.' })
+}, { ...Strict, description: 'CORS for browser scripts on other origins (docs: README, CORS). Without it the gateway does no CORS on the route, and an OPTIONS request is an ordinary request.' })
+
+export type CorsConfig = Static<typeof CorsSchema>
 
 const Route = Type.Object({
   name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'Label in metrics and logs; default: the prefix.' })),
@@ -35,6 +48,10 @@ const Route = Type.Object({
     key: Type.Union([Type.Literal('client_id'), Type.Literal('subject'), Type.Literal('ip')], { default: 'client_id', description: 'What is counted: the token\'s `client_id`, its `sub`, or the caller\'s IP (used as well when there is no token).' })
   }, { ...Strict, description: 'Per-route rate limit (shared through Redis when configured); 429 when exceeded.' })),
   timeout: Type.Number({ exclusiveMinimum: 0, default: 30, description: 'Seconds to wait for the upstream\'s response headers (and between body chunks); then 504.' }),
+  cors: Type.Optional(CorsSchema),
+  websocket: Type.Optional(Type.Object({
+    maxMessageSize: Type.Integer({ minimum: 1, maximum: 104_857_600, default: 1_048_576, description: 'Largest message, bytes, taken in either direction; a larger one closes that connection (1009).' })
+  }, { ...Strict, description: 'Proxy WebSocket upgrades on this route (`websocket: {}` for the defaults). The upgrade is checked as a GET (token, scopes, rate limit; browsers send the token as the subprotocol `gatehouse.bearer.<token>`), then relayed both ways; a connection is closed (1008) when its session or token is revoked or its token expires.' })),
   backchannelLogoutUri: Type.Optional(HttpUrl('The resource server\'s OIDC Back-Channel Logout endpoint: the gateway posts it a `logout_token` on logout.')),
   logoutAudience: Type.Optional(Type.String({ minLength: 1, description: '`aud` of the logout_token for `backchannelLogoutUri`; default: `audience`, else `auth.audience`.' }))
 }, Strict)
@@ -42,7 +59,10 @@ const Route = Type.Object({
 export const GatewayConfigSchema = Type.Object({
   listen: Type.Object({
     host: Type.String({ default: '127.0.0.1', description: 'Address to listen on.' }),
-    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'Port to listen on.' })
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'Port to listen on.' }),
+    tls: Type.Optional(tlsSchema('Serve https on this port. The certificate is reloaded when its files change and on SIGHUP (new connections get it; a pair that does not load is logged and the old one keeps serving). Upstreams and the issuer are called as their URLs say.')),
+    // Optional in the type (the loader still fills the default): configs built by hand need not say it.
+    http2: Type.Optional(Type.Boolean({ default: false, description: 'Also serve HTTP/2 to clients that offer it (ALPN); HTTP/1.1 clients are still served on the same port. Needs `tls`. Upstreams are still called over HTTP/1.1.' }))
   }, { ...Strict, default: {}, description: 'Where the HTTP server listens.' }),
   issuer: HttpUrl('The issuer (`iss`); keys come from its discovery document and JWKS.'),
   client: Type.Optional(Type.Object({
@@ -92,7 +112,8 @@ export const GatewayConfigSchema = Type.Object({
     path: Type.String({ pattern: PREFIX_PATTERN, default: '/oauth2/logout', description: 'Where the gateway answers `POST` with a Bearer token to log the session out.' }),
     sessionEndpoint: Type.Optional(HttpUrl('The issuer\'s session-end endpoint; default `<issuer>/oauth2/session/end`.')),
     timeout: Type.Number({ exclusiveMinimum: 0, default: 5, description: 'Seconds to wait for the issuer, and for each back-channel receiver attempt.' }),
-    retry: Type.Integer({ minimum: 0, maximum: 5, default: 1, description: 'Extra attempts per back-channel receiver after a failure.' })
+    retry: Type.Integer({ minimum: 0, maximum: 5, default: 1, description: 'Extra attempts per back-channel receiver after a failure.' }),
+    cors: Type.Optional(CorsSchema)
   }, { ...Strict, default: {}, description: 'Logout through the gateway.' }),
   metrics: Type.Object({
     path: Type.String({ pattern: PREFIX_PATTERN, default: '/metrics', description: 'Prometheus text endpoint.' })

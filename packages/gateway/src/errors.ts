@@ -7,7 +7,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { AuthError, sendAuthError } from '@gatehouse/fastify-auth'
 
 export type GatewayErrorCode =
-  | 'invalid_request' | 'not_found' | 'method_not_allowed' | 'rate_limited' | 'bad_gateway'
+  | 'invalid_request' | 'forbidden' | 'not_found' | 'method_not_allowed' | 'rate_limited' | 'bad_gateway'
   | 'gateway_timeout' | 'temporarily_unavailable' | 'server_error'
 
 /** An error with its status and a description safe to send. Throw it anywhere. */

@@ -24,7 +24,8 @@ const CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i
 
 function isWaitingForContinue (raw: IncomingMessage): boolean {
   const expect = raw.headers.expect
-  return raw.httpVersion === '1.1' && typeof expect === 'string' && CONTINUE.test(expect)
+  // HTTP/2 (listen.http2) has 1xx answers too, and its 'checkContinue' is held the same way.
+  return (raw.httpVersion === '1.1' || raw.httpVersionMajor === 2) && typeof expect === 'string' && CONTINUE.test(expect)
 }
 
 /** Sends the `100 Continue` a waiting client needs, unless a final answer went out already. */

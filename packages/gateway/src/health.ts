@@ -9,6 +9,7 @@ import type { RevocationList } from '@gatehouse/fastify-auth/revocation'
 import type { GatewayConfig } from './config.ts'
 import type { GatewayMetrics } from './metrics.ts'
 import type { SignalSource } from './revocations.ts'
+import type { WebSocketProxy } from './websocket.ts'
 
 export interface HealthDeps {
   config: GatewayConfig
@@ -17,6 +18,7 @@ export interface HealthDeps {
   metrics: GatewayMetrics
   /** The Shared Signals streams feeding the list. */
   signals: SignalSource[]
+  websockets: WebSocketProxy
 }
 
 /** Least milliseconds between two key loads tried by /readyz while no key was ever loaded. */
@@ -87,7 +89,8 @@ export function healthRoutes (deps: HealthDeps, keys: KeyReadiness) {
         revocationPendingWrites: () => deps.revocations.pendingWrites ?? 0,
         revocationsWrittenBack: () => deps.revocations.writtenBack ?? 0,
         signals: () => deps.signals.map((s) => ({ transmitter: s.transmitter, staleness: s.receiver.staleness, ...s.receiver.stats })),
-        verifier: () => deps.verifier.stats
+        verifier: () => deps.verifier.stats,
+        websockets: () => ({ open: deps.websockets.size, closedInvalid: deps.websockets.closedInvalid })
       })
       return await reply.header('content-type', CONTENT_TYPE).header('cache-control', 'no-store').send(text)
     })

@@ -6,7 +6,8 @@ import { METHODS } from 'node:http'
 import { ConfigError, loadConfigFile, parseConfig, type LoadOptions } from '@gatehouse/shared/config'
 import type { IssuerMismatchError } from '@gatehouse/fastify-auth'
 import { checkTrustProxy } from '@gatehouse/shared/trust-proxy'
-import { GatewayConfigSchema, type GatewayConfig } from './config.ts'
+import { originProblem } from '@gatehouse/shared/origin'
+import { GatewayConfigSchema, type CorsConfig, type GatewayConfig } from './config.ts'
 
 /** One broken cross-field rule, pointing at the offending field. */
 export interface ConfigRuleViolation {
@@ -38,6 +39,8 @@ export function checkGatewayConfig (config: GatewayConfig): ConfigRuleViolation[
     if (modes.length !== 1) problem(['redis'], 'needs exactly one of url, sentinel, cluster')
   }
   if (config.metrics.path === config.logout.path) problem(['metrics', 'path'], 'same path as logout.path')
+  // Clients speak HTTP/2 only over TLS (browsers never without it; no cleartext h2c here).
+  if (config.listen.http2 === true && config.listen.tls === undefined) problem(['listen', 'http2'], 'needs listen.tls (HTTP/2 is offered to clients through TLS)')
   problems.push(...checkTrustProxy(config.trustProxy))
   for (const own of ['/healthz', '/readyz']) {
     if (config.metrics.path === own) problem(['metrics', 'path'], `${own} is taken by the health checks`)
@@ -71,6 +74,7 @@ export function checkGatewayConfig (config: GatewayConfig): ConfigRuleViolation[
       hasBackchannel = true
       if ((route.logoutAudience ?? route.audience ?? config.auth.audience) === undefined) problem(at('backchannelLogoutUri'), 'needs logoutAudience (or audience, or auth.audience) for the logout_token')
     }
+    if (route.cors !== undefined) checkCors(route.cors, at('cors'), problem)
     if (route.scopes !== undefined && Object.keys(route.scopes).length === 0) problem(at('scopes'), 'is empty: list scopes per method, or remove it')
     for (const method of Object.keys(route.scopes ?? {})) {
       // A typo (GTE) would leave GET to the `*` entry's scopes, silently.
@@ -85,8 +89,32 @@ export function checkGatewayConfig (config: GatewayConfig): ConfigRuleViolation[
     if (first !== i) problem([...at, 'issuer'], `duplicate transmitter "${t.issuer}" (also sharedSignals.transmitters[${first}])`)
     if (config.sharedSignals.fromIssuer && config.client !== undefined && t.issuer === config.issuer) problem([...at, 'issuer'], 'is the gateway\'s issuer, already received through sharedSignals.fromIssuer')
   })
+  if (config.logout.cors !== undefined) {
+    if (config.logout.cors.handledBy === 'upstream') problem(['logout', 'cors', 'handledBy'], 'the logout path is the gateway\'s own: no upstream answers it')
+    else checkCors(config.logout.cors, ['logout', 'cors'], problem)
+  }
   if (hasBackchannel && config.client === undefined) problem(['routes'], 'back-channel logout needs client (the gateway\'s credentials at the issuer)')
   return problems
+}
+
+/** A `cors` block: origins as browsers send them, no `*` with credentials, nothing set for `upstream`. */
+function checkCors (cors: CorsConfig, at: Array<string | number>, problem: (path: Array<string | number>, message: string) => void): void {
+  if (cors.handledBy === 'upstream') {
+    if (cors.origins.length > 0) problem([...at, 'origins'], 'handledBy: upstream leaves CORS to the upstream: remove origins (or handle it here)')
+    return
+  }
+  if (cors.origins.length === 0) problem([...at, 'origins'], 'lists no origin: add the origins allowed, or set handledBy: upstream')
+  cors.origins.forEach((origin, i) => {
+    if (origin === '*') {
+      if (cors.credentials) problem([...at, 'origins', i], '"*" cannot go with credentials: true (browsers refuse it): list the origins')
+      return
+    }
+    const why = originProblem(origin)
+    if (why !== undefined) problem([...at, 'origins', i], `"${origin}" ${why}`)
+  })
+  cors.methods.forEach((method, i) => {
+    if (!HTTP_METHODS.has(method)) problem([...at, 'methods', i], `"${method}" is not an HTTP method`)
+  })
 }
 
 const options = (env?: LoadOptions['env']): LoadOptions => ({

@@ -17,6 +17,7 @@ import { readBearerToken, type AccessClaims, type TokenVerifier } from '@gatehou
 import type { RevocationList } from '@gatehouse/fastify-auth/revocation'
 import { notifyAll, type Notification } from '@gatehouse/shared/backchannel'
 import type { GatewayConfig } from './config.ts'
+import { CorsPolicy, isPreflight } from './cors.ts'
 import { unavailable } from './errors.ts'
 import type { GatewayMetrics } from './metrics.ts'
 import { endSession } from './session-end.ts'
@@ -77,7 +78,17 @@ export function logoutRoute (deps: LogoutDeps, client: { id: string, secret: str
     app.removeAllContentTypeParsers()
     app.addContentTypeParser('*', (_request, _payload, done) => { done(null) })
 
+    // A browser script on an allowed origin may log its session out (logout.cors).
+    const cors = config.logout.cors === undefined ? undefined : new CorsPolicy(config.logout.cors)
+    if (cors !== undefined) {
+      app.options(config.logout.path, async (request, reply) => {
+        if (isPreflight(request)) return cors.answerPreflight(request, reply)
+        return reply.code(204).header('allow', 'POST, OPTIONS').send()
+      })
+    }
+
     app.post(config.logout.path, async (request, reply): Promise<LogoutSummary> => {
+      cors?.decorate(request, reply)
       const state = deps.state()
       try {
         // Any audience, and no revocation check: a repeated logout is a 200; an expired token is a 401.

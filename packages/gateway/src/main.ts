@@ -1,10 +1,13 @@
 /**
- * Load, build, listen; reload the routes on SIGHUP and when the file changes; stop cleanly on
- * SIGINT/SIGTERM (no new connections, requests in flight finish, Redis closed).
+ * Load, build, listen; reload the routes on SIGHUP and when the file changes (and the TLS
+ * certificate, with `listen.tls`, when its files change); stop cleanly on SIGINT/SIGTERM (no
+ * new connections, requests in flight finish, Redis closed).
  * At start Redis must answer, else `build` throws an UnusableStoreError (one line, exit 1: the
  * start policy in @gatehouse/shared/cli); the issuer's keys may come later (/readyz 503).
  */
 import { IssuerMismatchError } from '@gatehouse/fastify-auth'
+import { loadTls } from '@gatehouse/shared/tls'
+import { CertificateReloader } from '@gatehouse/shared/tls-reloader'
 import { build } from './app.ts'
 import { issuerMismatchProblem, loadGatewayConfig } from './load-config.ts'
 import { ConfigReloader } from './reloader.ts'
@@ -14,11 +17,16 @@ const SHUTDOWN_GRACE_MS = 30_000
 
 export async function serve (file: string): Promise<void> {
   const config = loadGatewayConfig(file)
-  const app = await build(config).catch((err: unknown) => {
+  const tls = loadTls(config.listen.tls, file)
+  const app = await build(config, tls === undefined ? {} : { tls }).catch((err: unknown) => {
     throw err instanceof IssuerMismatchError ? issuerMismatchProblem(file, err) : err
   })
   const reloader = new ConfigReloader(app, file)
-  app.addHook('onClose', async () => { reloader.close() })
+  const certificates = tls === undefined ? undefined : new CertificateReloader(app.server, tls, app.log)
+  app.addHook('onClose', async () => {
+    reloader.close()
+    certificates?.close()
+  })
 
   let closing = false
   const shutdown = (signal: string): void => {
@@ -38,7 +46,11 @@ export async function serve (file: string): Promise<void> {
   }
   process.once('SIGINT', shutdown)
   process.once('SIGTERM', shutdown)
-  process.on('SIGHUP', () => { reloader.reload('SIGHUP', true) })
+  process.on('SIGHUP', () => {
+    reloader.reload('SIGHUP', true)
+    certificates?.reload('SIGHUP', true)
+  })
   await app.listen({ host: config.listen.host, port: config.listen.port })
   reloader.watch()
+  certificates?.watch()
 }

@@ -29,6 +29,8 @@ export interface GaugeSources {
   signals (): Array<{ transmitter: string, staleness: number, applied: number, refused: number, polls: number, failures: number }>
   /** The token verifier's own counters (cache hits, signature checks, JWKS fetches, introspections). */
   verifier (): VerifierStats
+  /** WebSocket connections open through the gateway, and those closed because their token no longer holds. */
+  websockets (): { open: number, closedInvalid: number }
 }
 
 /** The gateway's counters, gauges and histogram, and their text rendering. */
@@ -101,6 +103,11 @@ export class GatewayMetrics {
     out.push(`gatehouse_gateway_jwks_fetches_total ${stats.jwksFetches}`)
     head('gatehouse_gateway_introspection_requests_total', 'counter', 'Requests sent to the issuer\'s introspection endpoint (routes with validation: introspect).')
     out.push(`gatehouse_gateway_introspection_requests_total ${stats.introspections}`)
+    const websockets = gauges.websockets()
+    head('gatehouse_gateway_websocket_connections', 'gauge', 'WebSocket connections open through the gateway.')
+    out.push(`gatehouse_gateway_websocket_connections ${websockets.open}`)
+    head('gatehouse_gateway_websocket_revoked_closes_total', 'counter', 'WebSocket connections closed because their session or token was revoked or their token expired.')
+    out.push(`gatehouse_gateway_websocket_revoked_closes_total ${websockets.closedInvalid}`)
     head('gatehouse_gateway_upstream_duration_seconds', 'histogram', 'Time from forwarding a request to the upstream\'s response headers, by route.')
     for (const [route, h] of this.#upstream) {
       const label = `route="${escapeLabel(route)}"`

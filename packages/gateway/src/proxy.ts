@@ -14,7 +14,9 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { RetryDetails } from '@fastify/reply-from'
 import type { IncomingHttpHeaders } from 'node:http'
-import type { AccessClaims, TokenVerifier } from '@gatehouse/fastify-auth'
+import type { AccessClaims, RouteAuth, TokenVerifier } from '@gatehouse/fastify-auth'
+import { isPreflight, withoutUpstreamCors } from './cors.ts'
+import { isUpgrade, upgradeAuthorization, type WebSocketProxy } from './websocket.ts'
 import { badGateway, badRequest, GatewayError, gatewayTimeout } from './errors.ts'
 import { sendContinue } from './expect-continue.ts'
 import { rewriteResponseHeaders } from './forward-headers.ts'
@@ -27,9 +29,11 @@ export interface ProxyDeps {
   state: () => GatewayState
   verifier: TokenVerifier
   metrics: GatewayMetrics
+  websockets: WebSocketProxy
 }
 
 const NOT_FOUND = new GatewayError('not_found', 404, 'no route for this path')
+const CORS_REFUSED = new GatewayError('forbidden', 403, 'this origin may not open WebSockets on this route')
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS'])
 
 /**
@@ -52,6 +56,16 @@ function upstreamError (reply: FastifyReply, error: Error): void {
 // Request-independent, so made once rather than per request.
 const rewriteResponse = (headers: Record<string, unknown>): IncomingHttpHeaders => rewriteResponseHeaders(headers as IncomingHttpHeaders)
 
+/**
+ * On a route whose CORS the gateway answers, for a request with an Origin: the upstream's own
+ * Access-Control-* headers go, and its Vary keeps the gateway's `Origin`.
+ */
+const corsResponse = (headers: Record<string, unknown>): IncomingHttpHeaders => {
+  const out = withoutUpstreamCors(rewriteResponse(headers))
+  out.vary = out.vary === undefined ? 'Origin' : `${out.vary}, Origin`
+  return out
+}
+
 /** The catch-all plugin; register it with no prefix. */
 export function proxyRoutes (deps: ProxyDeps) {
   return async function (app: FastifyInstance): Promise<void> {
@@ -67,20 +81,50 @@ export function proxyRoutes (deps: ProxyDeps) {
       const route = state.table.match(target.path)
       if (route === undefined) throw NOT_FOUND
       request.gatewayRoute = route
-      const auth = route.authFor(request.method)
+      const upgrade = isUpgrade(request)
+      if (upgrade && route.config.websocket === undefined) throw badRequest('this route takes no WebSocket connections')
+      // CORS first: a preflight carries no token (cors.ts).
+      const { cors } = route
+      let rewriteHeaders = rewriteResponse
+      let auth: RouteAuth | null
+      if (cors === undefined) {
+        auth = route.authFor(request.method)
+      } else if (cors === 'upstream') {
+        auth = isPreflight(request) ? null : route.authFor(request.method)
+      } else {
+        if (isPreflight(request)) return cors.answerPreflight(request, reply)
+        // A browser's WebSocket sends its page's origin: one not allowed here is refused.
+        if (upgrade && request.headers.origin !== undefined && !cors.allows(request.headers.origin)) throw CORS_REFUSED
+        auth = route.authFor(request.method)
+        if (request.headers.origin !== undefined) {
+          cors.decorate(request, reply)
+          rewriteHeaders = corsResponse
+        }
+      }
       let claims: AccessClaims | null = null
-      if (auth !== null) claims = request.auth = await deps.verifier.verifyAuthorization(request.headers.authorization, auth)
+      if (auth !== null) claims = request.auth = await deps.verifier.verifyAuthorization(upgrade ? upgradeAuthorization(request) : request.headers.authorization, auth)
       if (route.limiter !== undefined) await route.limiter(request, reply)
       sendContinue(request, reply)
 
       const upstream = route.nextUpstream()
       const forwardAuthorization = auth !== null && state.config.identityHeaders.forwardAuthorization
+      if (upgrade) {
+        return await deps.websockets.proxy(request, reply, {
+          upstream,
+          path: route.upstreamPath(upstream, target.path) + target.query,
+          headers: state.rewriteHeaders(request, request.headers as IncomingHttpHeaders, claims, forwardAuthorization),
+          claims,
+          route: route.id,
+          maxMessageSize: route.config.websocket?.maxMessageSize ?? 0,
+          timeout: route.timeout
+        })
+      }
       const started = performance.now()
       return reply.from(upstream.origin + route.upstreamPath(upstream, target.path), {
         timeout: route.timeout,
         retryDelay,
         rewriteRequestHeaders: (_req, headers) => state.rewriteHeaders(request, headers as IncomingHttpHeaders, claims, forwardAuthorization),
-        rewriteHeaders: rewriteResponse,
+        rewriteHeaders,
         onResponse: (_req, rep, res) => {
           deps.metrics.observeUpstream(route.id, (performance.now() - started) / 1000)
           rep.send(res.stream)

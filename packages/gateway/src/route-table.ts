@@ -6,6 +6,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { RouteAuth } from '@gatehouse/fastify-auth'
 import type { GatewayConfig, RouteConfig } from './config.ts'
+import { CorsPolicy } from './cors.ts'
 
 /** A preHandler-style limiter, as `app.rateLimit()` returns. */
 export type Limiter = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
@@ -28,6 +29,8 @@ export interface CompiledRoute {
   /** Milliseconds. */
   readonly timeout: number
   readonly limiter: Limiter | undefined
+  /** The gateway's CORS policy, `upstream` when the upstream does CORS, undefined for none. */
+  readonly cors: CorsPolicy | 'upstream' | undefined
   /** The auth requirement for a method (scopes resolved per method), or null for `auth: none`. */
   authFor (method: string): RouteAuth | null
   /** The next upstream, round robin. */
@@ -82,6 +85,7 @@ function compileRoute (config: GatewayConfig, route: RouteConfig, makeLimiter: L
     upstreams,
     timeout: route.timeout * 1000,
     limiter: route.rateLimit === undefined ? undefined : makeLimiter(route, id),
+    cors: route.cors === undefined ? undefined : route.cors.handledBy === 'upstream' ? 'upstream' : new CorsPolicy(route.cors),
     authFor,
     nextUpstream () {
       const upstream = upstreams[turn % upstreams.length]!

@@ -8,6 +8,7 @@ import cookie from '@fastify/cookie'
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import { proxyTrust } from '@gatehouse/shared/trust-proxy'
+import { listenerOptions, type TlsMaterial } from '@gatehouse/shared/tls'
 import { systemClock, type Clock } from './clock.ts'
 import { compileDirectory } from './clients.ts'
 import { IssuerMetrics } from './metrics.ts'
@@ -35,6 +36,8 @@ import { SharedSignals } from './ssf/transmitter.ts'
 import { rateLimitKey } from './checks/rate-limit-key.ts'
 import { clientAuthentication } from './checks/client-auth.ts'
 import { retryAfterOnLock } from './checks/failure-limit.ts'
+import { isSecure } from './session/cookies.ts'
+import { registerCors } from './cors.ts'
 
 export interface BuildOptions {
   /** Stores to use; by default created from the config (memory, or Redis when configured). */
@@ -44,6 +47,8 @@ export interface BuildOptions {
   logger?: FastifyServerOptions['logger']
   /** Directory that relative paths in the config are resolved against. */
   baseDir?: string
+  /** The certificate and key of `listen.tls` (main.ts reads them); without them, plain http. */
+  tls?: TlsMaterial
 }
 
 declare module 'fastify' {
@@ -77,7 +82,8 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
     genReqId: requestId,
     trustProxy: proxyTrust(config.trustProxy),
     bodyLimit: 64 * 1024,
-    return503OnClosing: true
+    return503OnClosing: true,
+    ...listenerOptions(options.tls)
   })
   const ownsStores = options.stores === undefined
   const stores = options.stores ?? await createStores(config, { clock, log: app.log, baseDir: options.baseDir ?? process.cwd() })
@@ -151,6 +157,7 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
   }
 
   const cookieSecret = config.session.cookieSecret ?? await stores.keys.sharedSecret('cookie', () => randomBytes(32).toString('base64url'))
+  await registerCors(app, directory.clients)
   await app.register(healthRoutes(ctx))
   await app.register(discoveryRoutes(ctx))
   if (config.sharedSignals.enabled) await app.register(ssfRoutes(ctx))
@@ -175,7 +182,7 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
     await browser.register(cookie, { secret: cookieSecret })
     await browser.register(helmet, {
       contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'self'"] } },
-      hsts: config.issuer.startsWith('https:')
+      hsts: isSecure(config)
     })
     await browser.register(authoriseRoutes(ctx))
     await browser.register(logoutRoutes(ctx))

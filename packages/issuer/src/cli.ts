@@ -12,6 +12,7 @@
 import { parseArgs } from 'node:util'
 import { text } from 'node:stream/consumers'
 import { packageVersion, runCli, UsageError } from '@gatehouse/shared/cli'
+import { loadTls } from '@gatehouse/shared/tls'
 import { loadIssuerConfig } from './load-config.ts'
 import { generateClientSecret, hashClientSecret, hashPassword } from './secrets.ts'
 import { serve, withKeyManager } from './main.ts'
@@ -51,6 +52,7 @@ async function run (argv: string[]): Promise<number> {
       return -1 // keeps running
     case 'check': {
       const config = loadIssuerConfig(needConfig())
+      loadTls(config.listen.tls, needConfig())
       console.log(`${values.config}: ok`)
       for (const warning of keyWarnings(config)) console.error(`warning: ${warning}`)
       return 0

@@ -1,6 +1,7 @@
 /** Registered clients and users, compiled once from the config for fast lookups. */
 import { availableParallelism } from 'node:os'
 import type { ClientConfig, IssuerConfig, UserConfig } from './config.ts'
+import { originOf } from '@gatehouse/shared/origin'
 import { PasswordCheckLimit } from './password-check-limit.ts'
 import { DUMMY_PASSWORD_HASH, secretMatcher, verifyPassword } from './secrets.ts'
 
@@ -17,6 +18,8 @@ export interface Client {
   readonly scopes: ReadonlySet<string>
   readonly redirectUris: readonly string[]
   readonly postLogoutRedirectUris: readonly string[]
+  /** Origins whose scripts may call the issuer's JSON endpoints for this client (CORS). */
+  readonly webOrigins: ReadonlySet<string>
   readonly consentRequired: boolean
   readonly requirePkce: boolean
   readonly backchannelLogoutUri?: string
@@ -30,6 +33,16 @@ export interface User {
   readonly subject: string
   readonly claims: Readonly<Record<string, unknown>>
   readonly passwordHash: string
+}
+
+/** `webOrigins` with `+` expanded to the origins of the redirect URIs. */
+function webOriginsOf (c: ClientConfig): ReadonlySet<string> {
+  const origins = new Set<string>()
+  for (const entry of c.webOrigins) {
+    if (entry !== '+') origins.add(entry)
+    else for (const uri of c.redirectUris) { const origin = originOf(uri); if (origin !== undefined) origins.add(origin) }
+  }
+  return origins
 }
 
 export class ClientRegistry {
@@ -53,6 +66,7 @@ export class ClientRegistry {
         scopes: new Set(c.scopes),
         redirectUris: c.redirectUris,
         postLogoutRedirectUris: c.postLogoutRedirectUris,
+        webOrigins: webOriginsOf(c),
         consentRequired: c.consentRequired,
         requirePkce: isPublic || c.requirePkce === true,
         ...(c.backchannelLogoutUri === undefined ? {} : { backchannelLogoutUri: c.backchannelLogoutUri }),

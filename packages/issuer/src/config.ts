@@ -5,6 +5,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { RedisSchema } from '@gatehouse/shared/redis-schema'
 import { TrustProxySchema } from '@gatehouse/shared/trust-proxy'
+import { tlsSchema } from '@gatehouse/shared/tls'
 
 export { RedisSchema }
 
@@ -36,6 +37,7 @@ const Client = Type.Object({
   scopes: Type.Array(Type.String(), { default: [], uniqueItems: true, description: 'Scopes the client may be granted; requests never exceed these.' }),
   redirectUris: Type.Array(Type.String({ format: 'uri' }), { default: [], description: 'Registered redirect URIs, matched exactly.' }),
   postLogoutRedirectUris: Type.Array(Type.String({ format: 'uri' }), { default: [], description: 'Registered post-logout redirect URIs, matched exactly.' }),
+  webOrigins: Type.Array(Type.String({ minLength: 1 }), { default: ['+'], uniqueItems: true, description: 'Origins (`scheme://host[:port]`, as browsers send them) whose scripts may call the token, revocation and userinfo endpoints, and read discovery and the JWKS, for this client (CORS); `+` stands for the origins of its redirect URIs, as in Keycloak. Default `[+]`; `[]` allows none. The authorization and logout endpoints are navigations and never answer CORS.' }),
   consentRequired: Type.Boolean({ default: false, description: 'Ask the user to consent to the scopes.' }),
   requirePkce: Type.Optional(Type.Boolean({ description: 'Require PKCE (S256) even for a confidential client. Public clients always need it.' })),
   backchannelLogoutUri: Type.Optional(Type.String({ format: 'uri', description: 'Where OIDC Back-Channel Logout tokens are posted.' })),
@@ -54,7 +56,8 @@ export const IssuerConfigSchema = Type.Object({
   issuer: Type.String({ format: 'uri', pattern: '^https?://[^?#]+$', description: 'The `iss`: public base URL of the issuer, no query or fragment.' }),
   listen: Type.Object({
     host: Type.String({ default: '127.0.0.1', description: 'Address to listen on.' }),
-    port: Type.Integer({ minimum: 0, maximum: 65535, default: 4000, description: 'Port to listen on.' })
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 4000, description: 'Port to listen on.' }),
+    tls: Type.Optional(tlsSchema('Serve https on this port, no proxy needed. The certificate is reloaded when its files change (new connections get it; a pair that does not load is logged and the old one keeps serving). `issuer` must then be an https URL: a mismatch is refused at start, since every endpoint the discovery document names is reached through it. The session cookies are `Secure` and `__Host-` prefixed, as with any https `issuer`.'))
   }, { ...Strict, default: {}, description: 'Where the HTTP server listens.' }),
   dataDir: Type.String({ default: '.data/issuer', description: 'Embedded store: where signing keys are kept (mode 0600). Relative to the config file.' }),
   redis: Type.Optional(RedisSchema),
@@ -84,7 +87,7 @@ export const IssuerConfigSchema = Type.Object({
   }, { ...Strict, default: {}, description: 'Rate limits and sign-in throttling (shared through Redis when configured).' }),
   session: Type.Object({
     ttl: Type.Integer({ minimum: 60, default: 36_000, description: 'SSO session lifetime, seconds (absolute; a new login starts a new session).' }),
-    cookieName: Type.String({ pattern: '^[A-Za-z0-9_-]+$', default: 'gatehouse_session', description: 'Name of the session cookie (signed, httpOnly, SameSite=Lax; under https prefixed `__Host-` and Secure, else scoped to /oauth2).' }),
+    cookieName: Type.String({ pattern: '^[A-Za-z0-9_-]+$', default: 'gatehouse_session', description: 'Name of the session cookie (signed, httpOnly, SameSite=Lax; under https, an https `issuer` or `listen.tls`, prefixed `__Host-` and Secure, else scoped to /oauth2).' }),
     cookieSecret: Type.Optional(Type.String({ minLength: 32, description: 'Cookie-signing secret; default: generated once and shared through the store.' })),
     consentTtl: Type.Integer({ minimum: 60, default: 15_552_000, description: 'How long a consent is remembered per user, client and scope, seconds.' })
   }, { ...Strict, default: {}, description: 'The issuer\'s SSO session and remembered consents.' }),

@@ -3,6 +3,7 @@
  * (cross-references, combinations). Every problem names file:line:column and the field.
  */
 import { loadConfigFile, parseConfig, type LoadOptions } from '@gatehouse/shared/config'
+import { originProblem } from '@gatehouse/shared/origin'
 import { checkTrustProxy } from '@gatehouse/shared/trust-proxy'
 import { IssuerConfigSchema, type IssuerConfig } from './config.ts'
 import { declaredScopes } from './checks/scope.ts'
@@ -56,11 +57,19 @@ export function checkIssuerConfig (config: IssuerConfig): ConfigRuleViolation[] 
       // RFC 6749 3.1.2: absolute, no fragment.
       if (u.includes('#')) problems.push({ path: at('redirectUris', j), message: 'a redirect URI has no fragment' })
     })
+    c.webOrigins.forEach((o, j) => {
+      const problem = o === '+' ? undefined : originProblem(o)
+      if (problem !== undefined) problems.push({ path: at('webOrigins', j), message: `"${o}" ${problem}, or + for the origins of the redirect URIs` })
+    })
   })
   // The issuer's own paths: a metrics path on one of them would stop the server from starting.
   const metricsPath = config.metrics.path
   if (['/', '/healthz', '/readyz'].includes(metricsPath) || /^\/(oauth2|\.well-known)(\/|$)/.test(metricsPath)) {
     problems.push({ path: ['metrics', 'path'], message: `${metricsPath} is taken by the issuer's own endpoints` })
+  }
+  // Browsers and clients reach every endpoint through `issuer`; a TLS port answers no http.
+  if (config.listen.tls !== undefined && !config.issuer.startsWith('https:')) {
+    problems.push({ path: ['issuer'], message: 'must be an https URL when listen.tls is set (clients reach every endpoint through it, and this port speaks https only)' })
   }
   problems.push(...checkTrustProxy(config.trustProxy))
   const usernames = new Set<string>()

@@ -2,9 +2,13 @@
  * Load, build, listen; stop cleanly on SIGINT/SIGTERM. At start the store must be usable (Redis
  * answering, the signing-keys file readable), else `build` throws an UnusableStoreError (one
  * line, exit 1: the start policy in @gatehouse/shared/cli); once running, an outage is a 503.
+ * With `listen.tls` the certificate files must load at start (a located ConfigError otherwise)
+ * and are reloaded when they change.
  */
 import { dirname } from 'node:path'
 import type { KeyChange } from '@gatehouse/fastify-auth/revocation'
+import { loadTls } from '@gatehouse/shared/tls'
+import { CertificateReloader } from '@gatehouse/shared/tls-reloader'
 import { build } from './app.ts'
 import { loadIssuerConfig } from './load-config.ts'
 import { keyManagerFor, type KeyManager } from './keys/key-manager.ts'
@@ -14,7 +18,10 @@ import pino from 'pino'
 
 export async function serve (file: string): Promise<void> {
   const config = loadIssuerConfig(file)
-  const app = await build(config, { baseDir: dirname(file) })
+  const tls = loadTls(config.listen.tls, file)
+  const app = await build(config, { baseDir: dirname(file), ...(tls === undefined ? {} : { tls }) })
+  const certificates = tls === undefined ? undefined : new CertificateReloader(app.server, tls, app.log)
+  app.addHook('onClose', async () => { certificates?.close() })
   let closing = false
   const shutdown = (signal: string): void => {
     if (closing) return
@@ -29,6 +36,7 @@ export async function serve (file: string): Promise<void> {
   process.once('SIGINT', shutdown)
   process.once('SIGTERM', shutdown)
   await app.listen({ host: config.listen.host, port: config.listen.port })
+  certificates?.watch()
 }
 
 /** Runs `fn` with the key manager of the configured store (for `keys rotate|list`). */

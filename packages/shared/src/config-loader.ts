@@ -64,11 +64,27 @@ export function loadConfigFile<T> (file: string, schema: object, options: LoadOp
   try {
     text = readFileSync(file, 'utf8')
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'unknown error'
-    const reason = READ_ERRORS[code] ?? (err as Error).message
-    throw new ConfigError([{ file, line: 0, column: 0, path: '(root)', message: `cannot read file: ${reason} (${code})` }])
+    throw new ConfigError([{ file, line: 0, column: 0, path: '(root)', message: `cannot read file: ${describeReadError(err)}` }])
   }
   return parseConfig<T>(text, file, schema, options)
+}
+
+/** Why a file could not be read, for a person: `no such file (ENOENT)`. */
+export function describeReadError (err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code ?? 'unknown error'
+  return `${READ_ERRORS[code] ?? (err as Error).message} (${code})`
+}
+
+/**
+ * A problem found after loading (a file the config names is unusable, a peer disagrees),
+ * located in `file` like the loader's own: `issuer.yaml:4:11 listen.tls.key does not match ...`.
+ * Without the file, or the field in it, the location falls back as {@link parseConfig}'s does.
+ */
+export function locatedProblem (file: string, path: Array<string | number>, message: string, env: LoadOptions['env'] = process.env): ConfigError {
+  let text = ''
+  try { text = readFileSync(file, 'utf8') } catch { /* no position then */ }
+  const at = text === '' ? { line: 0, column: 0 } : locate(readYaml(text, env), path)
+  return new ConfigError([{ file, ...at, path: formatPath(path), message }])
 }
 
 const READ_ERRORS: Record<string, string> = {

@@ -1,12 +1,15 @@
 /** What the launcher prints once everything answers: URLs, the demo fixture, copy-paste curls. */
 import type { painter } from './log-lines.ts'
 
-// The demo's ports; ISSUER_PORT, GATEWAY_PORT and API_PORT move them (the demo YAML reads the
-// same variables), so the demo can run beside something that holds 4000, 4001 or 8080.
+// The demo's ports; ISSUER_PORT, GATEWAY_PORT, API_PORT and APP_PORT move them (the demo YAML
+// reads the same variables), so the demo can run beside something that holds 4000, 4001, 8080
+// or 3000.
 const port = (name: string, fallback: number): string => process.env[name] ?? String(fallback)
 export const ISSUER_URL = `http://127.0.0.1:${port('ISSUER_PORT', 4000)}`
 export const GATEWAY_URL = `http://127.0.0.1:${port('GATEWAY_PORT', 8080)}`
 export const API_URL = `http://127.0.0.1:${port('API_PORT', 4001)}`
+/** The demo client app: the browser clients' redirect URIs (docker/demo/issuer.yaml) are under it. */
+export const APP_URL = `http://127.0.0.1:${port('APP_PORT', 3000)}`
 
 /** The first line printed when everything is up; tests wait for it. */
 export const READY_LINE = 'Gatehouse demo is running'
@@ -50,20 +53,22 @@ export function banner ({ gatewayRunning, redisUrl, paint }: BannerOptions): str
     `  issuer    ${ISSUER_URL}   discovery at /.well-known/openid-configuration`,
     `  gateway   ${gateway}`,
     `  api       ${API_URL}   the demo resource server: echoes every request; back-channel logouts at /backchannel-logout/sessions`,
+    `  app       ${APP_URL}   the demo client app: open it in a browser (demo-web at /, demo-spa at /spa/)`,
     `  store     ${store}`,
     '',
     paint('bold', 'Users'),
     '  alice / alice-password (Alice Liddell, alice@example.com)',
     '  bob / bob-password',
     paint('bold', 'Clients'),
-    '  demo-web       confidential, secret demo-web-secret; authorization_code + refresh_token, redirect http://127.0.0.1:3000/callback, consent',
-    '  demo-spa       public (PKCE); authorization_code + refresh_token, redirect http://127.0.0.1:3000/spa/callback',
+    `  demo-web       confidential, secret demo-web-secret; authorization_code + refresh_token, redirect ${APP_URL}/callback, consent`,
+    `  demo-spa       public (PKCE); authorization_code + refresh_token, redirect ${APP_URL}/spa/callback; its origin may call the issuer and /api (CORS)`,
     '  demo-service   confidential, secret demo-service-secret; client_credentials',
     '  demo-cli       confidential, secret demo-cli-secret; password + refresh_token',
-    '  demo-legacy    public; implicit, redirect http://127.0.0.1:3000/legacy/callback',
+    `  demo-legacy    public; implicit, redirect ${APP_URL}/legacy/callback`,
     '  demo-gateway   confidential, secret demo-gateway-secret; the gateway\'s own client (session end, introspection)',
     '',
-    paint('bold', 'Try it') + ' (a token, a call through the gateway, a logout; then the call again is a 401):',
+    `${paint('bold', 'Try it')} in a browser: ${APP_URL} (sign in as alice, call the API, refresh, log out; the web app at /, the single-page app at /spa/)`,
+    'Or with curl (a token, a call through the gateway, a logout; then the call again is a 401):',
     ...curlLines().map((line) => `  ${line}`),
     '',
     'Ctrl-C stops everything.',

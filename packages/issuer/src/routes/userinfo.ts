@@ -24,6 +24,8 @@ export function userinfoRoutes (ctx: IssuerContext) {
     const handler = async (request: FastifyRequest): Promise<Record<string, unknown>> => {
       const claims = await ctx.tokens.readAccessToken(bearerToken(request))
       if (claims === null) throw invalidToken('the access token is invalid or expired')
+      // Logged, and the CORS check keeps the response to this client's own web origins.
+      if (typeof claims.client_id === 'string') request.clientId = claims.client_id
       if (ctx.stores.revocations.isRevoked({ jti: claims.jti, ...(claims.sid === undefined ? {} : { sid: claims.sid }) })) throw invalidToken('the access token was revoked')
       const scope = (claims.scope ?? '').split(' ')
       if (!scope.includes('openid')) throw new OAuthError('insufficient_scope', 403, 'scope openid is required', false)

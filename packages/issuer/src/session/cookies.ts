@@ -4,11 +4,15 @@
  * - Under https they take the `__Host-` prefix: Secure, `Path=/` and no `Domain`, so a sibling
  *   subdomain can neither set nor overwrite them (RFC 6265bis 4.1.3.2). Give the issuer a host
  *   name of its own: cookies ignore ports, so anything else on that host name sees them.
+ *   "Under https" is decided from the config, never from a request's X-Forwarded-Proto: the
+ *   issuer listens with TLS itself (`listen.tls`), or its public URL (`issuer`) is https, which
+ *   is how it runs behind a TLS-terminating proxy.
  * - Over plain http (the demo, a development setup with the gateway on the same host) no
  *   prefix is possible; they are scoped to `/oauth2`, the issuer's pages, so a gateway on the
  *   same host name never receives them and cannot forward them upstream.
  */
 import type { CookieSerializeOptions } from '@fastify/cookie'
+import type { IssuerConfig } from '../config.ts'
 import type { IssuerContext } from '../context.ts'
 
 /** The path of the issuer's browser pages (sign-in, consent, logout). */
@@ -23,12 +27,13 @@ export interface CookiePolicy {
   attributes: Pick<CookieSerializeOptions, 'secure' | 'path' | 'httpOnly'>
 }
 
-export function isSecure (ctx: IssuerContext): boolean {
-  return ctx.config.issuer.startsWith('https:')
+/** Whether browsers reach the issuer over https (cookies `Secure`, HSTS). */
+export function isSecure (config: Pick<IssuerConfig, 'issuer' | 'listen'>): boolean {
+  return config.listen.tls !== undefined || config.issuer.startsWith('https:')
 }
 
 export function cookiePolicy (ctx: IssuerContext): CookiePolicy {
-  const secure = isSecure(ctx)
+  const secure = isSecure(ctx.config)
   const prefix = secure ? '__Host-' : ''
   return {
     session: prefix + ctx.config.session.cookieName,
