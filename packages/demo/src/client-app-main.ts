@@ -8,6 +8,7 @@
  */
 import { parseArgs } from 'node:util'
 import { buildClientApp } from './client-app/app.ts'
+import { portOption, serveUntilSignal } from './serve.ts'
 
 const { values } = parseArgs({
   options: {
@@ -17,12 +18,8 @@ const { values } = parseArgs({
     port: { type: 'string', default: '3000' }
   }
 })
-const port = Number(values.port)
 // Not 0: the redirect URIs registered at the issuer name the port.
-if (!Number.isInteger(port) || port < 1 || port > 65535) {
-  console.error(`--port must be a TCP port, got ${values.port}`)
-  process.exit(2)
-}
+const port = portOption(values.port, 1)
 
 let app: ReturnType<typeof buildClientApp>
 try {
@@ -31,13 +28,4 @@ try {
   console.error((err as Error).message)
   process.exit(2)
 }
-let closing = false
-const shutdown = (signal: string): void => {
-  if (closing) return
-  closing = true
-  app.log.info({ signal }, 'shutting down')
-  app.close().then(() => process.exit(0), () => process.exit(1))
-}
-process.on('SIGINT', shutdown)
-process.on('SIGTERM', shutdown)
-await app.listen({ host: values.host, port })
+await serveUntilSignal(app, values.host, port)

@@ -8,6 +8,7 @@
  */
 import { parseArgs } from 'node:util'
 import { buildResourceServer } from './resource-server.ts'
+import { portOption, serveUntilSignal } from './serve.ts'
 
 const { values } = parseArgs({
   options: {
@@ -17,20 +18,5 @@ const { values } = parseArgs({
     audience: { type: 'string', default: 'demo-api' }
   }
 })
-const port = Number(values.port)
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error(`--port must be a TCP port, got ${values.port}`)
-  process.exit(2)
-}
-
-const app = await buildResourceServer({ issuer: values.issuer, audience: values.audience })
-let closing = false
-const shutdown = (signal: string): void => {
-  if (closing) return
-  closing = true
-  app.log.info({ signal }, 'shutting down')
-  app.close().then(() => process.exit(0), () => process.exit(1))
-}
-process.on('SIGINT', shutdown)
-process.on('SIGTERM', shutdown)
-await app.listen({ host: values.host, port })
+const port = portOption(values.port)
+await serveUntilSignal(await buildResourceServer({ issuer: values.issuer, audience: values.audience }), values.host, port)
