@@ -288,6 +288,12 @@ t.test('a certificate replaced on disk is served to the next new connection with
   t.match(issuer.outputSince(mark), /"level":40[^\n]*does not match the certificate/, 'a warning with the reason')
   t.equal((await servedCertificate(issuer.port, ca.pem)).serial, renewed.serial, 'the previous certificate still serves new connections')
   t.equal((await httpsRequest(`${issuer.origin}/.well-known/jwks.json`, { ca: ca.pem })).status, 200, 'and requests')
+  // Review finding: a habitual `kill -HUP` stopped the issuer (Node's default for SIGHUP).
+  mark = issuer.mark()
+  issuer.signal('SIGHUP')
+  await issuer.waitForOutput(/"reason":"SIGHUP"[^\n]*TLS certificate not reloaded/, { since: mark })
+  t.equal(issuer.pid, pid, 'SIGHUP: the issuer tries a reload and keeps running')
+  t.equal((await httpsRequest(`${issuer.origin}/.well-known/jwks.json`, { ca: ca.pem })).status, 200, 'and answers')
 
   // The gateway: written in place (a copy), key first; then SIGHUP; then a half-written file.
   const gatewayPid = gateway.pid

@@ -21,7 +21,7 @@ import t, { type Test } from 'tap'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Page, Response } from 'playwright-core'
-import { bearer, DEMO, request, startClientApp, startStack, uniquePort, userSession, type GatewayProcess } from '../fixtures/processes.ts'
+import { bearer, DEMO, request, startClientApp, startStack, uniquePort, userSession, waitFor, type GatewayProcess } from '../fixtures/processes.ts'
 import { launchChromium, lookAt, watchProblems } from '../fixtures/chromium.ts'
 
 const appPort = await uniquePort()
@@ -202,6 +202,33 @@ t.test('from its registered origin: sign in, the API through the gateway, refres
   t.equal(await page.textContent('h1'), 'Sign in', 'signing in again needs the password')
 
   t.same(problems, [], 'no console errors and no page errors (no CSP violations)')
+})
+
+t.test('the gateway\'s logout fails: the page still ends the session at the issuer (review finding)', async (t) => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } })
+  t.teardown(async () => { await context.close() })
+  const page = await context.newPage()
+  const answers = tokenAnswers(page)
+  await page.goto(`${appUrl}/spa/`)
+  await page.click('#sign-in')
+  await signInAtIssuer(page)
+  t.equal(await waitForStatus(page, /^Signed (in as|out)/), 'Signed in as alice')
+  const tokens = answers[0]?.body
+  if (tokens === undefined) throw new Error('no tokens')
+  // As when the access token expired (401) or the gateway is unreachable: no usable answer.
+  await page.route(`${gateway.url}/oauth2/logout`, async (route) => { await route.abort('connectionrefused') })
+  await page.click('#log-out')
+  await page.waitForURL(`${appUrl}/spa/`)
+  t.equal(await waitForStatus(page, /^Signed out$/), 'Signed out', 'signed out all the same')
+  t.notOk((await context.cookies(`${issuer.url}/oauth2/authorise`)).some((c) => c.name === 'gatehouse_session'), 'the issuer ended the SSO session')
+  const refresh = await request<{ error: string }>(tokenEndpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'refresh_token', client_id: 'demo-spa', refresh_token: tokens.refresh_token }).toString()
+  })
+  t.match(refresh, { status: 400, body: { error: 'invalid_grant' } }, 'its refresh token is dead')
+  await waitFor('the gateway to refuse the access token', async () => (await request(`${gateway.url}/api/hello`, { headers: bearer(tokens.access_token) })).status === 401 ? true : undefined)
+  t.pass('and the gateway refuses its access token (the issuer told it)')
 })
 
 t.test('the same page from another origin: the browser blocks the token request and the gateway calls', async (t) => {

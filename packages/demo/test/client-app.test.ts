@@ -8,8 +8,9 @@
 import t, { type Test } from 'tap'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import type { FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import { buildClientApp } from '../src/client-app/app.ts'
+import { WebSessions } from '../src/client-app/sessions.ts'
 import { issuerUrl, startIssuer } from './fixtures/issuer.ts'
 
 const APP = 'http://127.0.0.1:3000'
@@ -152,4 +153,25 @@ t.test('options are checked when the app is built', async (t) => {
   t.throws(() => buildClientApp({ url: APP, issuer: 'not a url', gateway: GATEWAY }), { name: 'TypeError', message: 'issuer must be a URL, got "not a url"' })
   t.throws(() => buildClientApp({ url: APP, issuer: issuer.url, gateway: 'ftp://127.0.0.1' }), { message: 'gateway must be an http(s) URL, got "ftp://127.0.0.1"' })
   t.throws(() => buildClientApp({ url: '', issuer: issuer.url, gateway: GATEWAY }), { message: /^url must be a URL/ })
+})
+
+t.test('signing in renews the session id and its CSRF token (review finding)', async (t) => {
+  const app = Fastify({ logger: false })
+  t.teardown(async () => { await app.close() })
+  const sessions = new WebSessions({ secure: false })
+  app.get('/session', async (request, reply) => ({ csrf: sessions.of(request, reply).csrf }))
+  app.get('/sign-in', async (request, reply) => {
+    const session = sessions.of(request, reply)
+    sessions.renew(request, reply, session)
+    return { csrf: session.csrf }
+  })
+  const first = await app.inject('/session')
+  const cookie = String(first.headers['set-cookie']).split(';')[0] ?? ''
+  const before = (first.json() as { csrf: string }).csrf
+  t.equal((await app.inject({ url: '/session', headers: { cookie } }).then((r) => r.json() as { csrf: string })).csrf, before, 'the same session, the same token')
+  const signedIn = await app.inject({ url: '/sign-in', headers: { cookie } })
+  t.not((signedIn.json() as { csrf: string }).csrf, before, 'a token known before the sign-in is worth nothing after it')
+  t.not(String(signedIn.headers['set-cookie']).split(';')[0], cookie, 'nor is the session id')
+  const stale = await app.inject({ url: '/session', headers: { cookie } })
+  t.not((stale.json() as { csrf: string }).csrf, (signedIn.json() as { csrf: string }).csrf, 'the old id leads to no signed-in session')
 })

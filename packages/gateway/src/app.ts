@@ -222,7 +222,15 @@ async function assemble (app: FastifyInstance, config: GatewayConfig, { metrics,
   } satisfies GatewayHandle)
 
   const deps = { config, state: () => state, metrics, revocations }
-  const websockets = new WebSocketProxy(app, { revocations, verifier, clock, clockTolerance: config.auth.clockTolerance })
+  const websockets = new WebSocketProxy(app, {
+    revocations,
+    verifier,
+    clock,
+    clockTolerance: config.auth.clockTolerance,
+    maxStaleness: config.revocation.maxStaleness * 1000,
+    failOpen: config.revocation.failOpen,
+    metrics
+  })
   await app.register(healthRoutes({ ...deps, verifier, websockets, signals: setup.signals }, keys))
   if (config.client !== undefined) await app.register(logoutRoute({ ...deps, verifier }, config.client))
   else app.log.warn({}, `no client configured: POST ${config.logout.path} (logout) is disabled`)

@@ -114,7 +114,7 @@ export const GatewayConfigSchema = Type.Object({
     timeout: Type.Number({ exclusiveMinimum: 0, default: 5, description: 'Seconds to wait for the issuer, and for each back-channel receiver attempt.' }),
     retry: Type.Integer({ minimum: 0, maximum: 5, default: 1, description: 'Extra attempts per back-channel receiver after a failure.' }),
     cors: Type.Optional(CorsSchema)
-  }, { ...Strict, default: {}, description: 'Logout through the gateway.' }),
+  }, { ...Strict, default: {}, description: 'Logout through the gateway. Its `cors` (for browser scripts that log out by `fetch`) takes a route\'s fields; its `methods` is always POST.' }),
   metrics: Type.Object({
     path: Type.String({ pattern: PREFIX_PATTERN, default: '/metrics', description: 'Prometheus text endpoint.' })
   }, { ...Strict, default: {}, description: 'Prometheus metrics.' }),

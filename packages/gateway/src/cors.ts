@@ -13,12 +13,13 @@
  *   never reaches the upstream: 204 with the allowed methods, headers and max age when the
  *   origin, the method and every requested header are allowed; otherwise 403 with no CORS
  *   header at all, so the browser blocks the request.
+ * - Every answer on such a route has `Vary: Origin`, and the upstream's own Access-Control-*
+ *   headers are dropped, Origin or not (a shared cache must not keep them for every origin).
  * - An actual request from an allowed origin gets Access-Control-Allow-Origin (and the exposed
  *   headers, and credentials when configured) on whatever answers it: the upstream, or the
- *   gateway's own 401/403/429/5xx, so a script can read why it was refused. The upstream's own
- *   Access-Control-* headers are dropped on such routes: the gateway's policy is the one.
- * - `handledBy: upstream`: the upstream does CORS itself; preflights go to it without a token
- *   check, and its headers pass unchanged.
+ *   gateway's own 401/403/429/5xx, so a script can read why it was refused.
+ * - `handledBy: upstream`: the upstream does CORS itself; preflights (bodiless, as browsers send
+ *   them) go to it without a token check, and its headers pass unchanged.
  * - A route without `cors` does no CORS: an OPTIONS request is an ordinary request.
  * A malformed Origin (anything but an allowed origin, byte for byte) is simply not allowed.
  */
@@ -95,13 +96,14 @@ export class CorsPolicy {
   }
 
   /**
-   * Adds the response headers for the request's origin (none when it sent none or is not
-   * allowed). Call before anything can fail, so errors carry them too.
+   * Adds `Vary: Origin`, and the response headers for the request's origin (none when it sent
+   * none or is not allowed). Call before anything can fail, so errors carry them too.
    */
   decorate (request: FastifyRequest, reply: FastifyReply): void {
+    // Every answer on the route depends on the Origin, sent or not (Fetch standard, CORS and caches).
+    appendVary(reply, 'Origin')
     const origin = request.headers.origin
     if (origin === undefined) return
-    appendVary(reply, 'Origin')
     const allowed = this.#allow(origin)
     if (allowed === undefined) return
     reply.headers(this.#responseHeaders).header('access-control-allow-origin', allowed)

@@ -79,7 +79,8 @@ export function logoutRoute (deps: LogoutDeps, client: { id: string, secret: str
     app.addContentTypeParser('*', (_request, _payload, done) => { done(null) })
 
     // A browser script on an allowed origin may log its session out (logout.cors).
-    const cors = config.logout.cors === undefined ? undefined : new CorsPolicy(config.logout.cors)
+    // The path takes POST only, whatever `methods` says.
+    const cors = config.logout.cors === undefined ? undefined : new CorsPolicy({ ...config.logout.cors, methods: ['POST'] })
     if (cors !== undefined) {
       app.options(config.logout.path, async (request, reply) => {
         if (isPreflight(request)) return cors.answerPreflight(request, reply)

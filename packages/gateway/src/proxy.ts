@@ -57,8 +57,8 @@ function upstreamError (reply: FastifyReply, error: Error): void {
 const rewriteResponse = (headers: Record<string, unknown>): IncomingHttpHeaders => rewriteResponseHeaders(headers as IncomingHttpHeaders)
 
 /**
- * On a route whose CORS the gateway answers, for a request with an Origin: the upstream's own
- * Access-Control-* headers go, and its Vary keeps the gateway's `Origin`.
+ * On a route whose CORS the gateway answers: the upstream's own Access-Control-* headers go
+ * (a cache must not keep its `*` for every origin), and its Vary keeps the gateway's `Origin`.
  */
 const corsResponse = (headers: Record<string, unknown>): IncomingHttpHeaders => {
   const out = withoutUpstreamCors(rewriteResponse(headers))
@@ -90,16 +90,18 @@ export function proxyRoutes (deps: ProxyDeps) {
       if (cors === undefined) {
         auth = route.authFor(request.method)
       } else if (cors === 'upstream') {
-        auth = isPreflight(request) ? null : route.authFor(request.method)
+        const preflight = isPreflight(request)
+        // Unauthenticated, so nothing but a preflight: a browser's never has a body.
+        if (preflight && (request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined)) throw badRequest('a CORS preflight has no body')
+        auth = preflight ? null : route.authFor(request.method)
       } else {
         if (isPreflight(request)) return cors.answerPreflight(request, reply)
         // A browser's WebSocket sends its page's origin: one not allowed here is refused.
         if (upgrade && request.headers.origin !== undefined && !cors.allows(request.headers.origin)) throw CORS_REFUSED
         auth = route.authFor(request.method)
-        if (request.headers.origin !== undefined) {
-          cors.decorate(request, reply)
-          rewriteHeaders = corsResponse
-        }
+        // With or without an Origin: the answer depends on it (Vary), and the policy is the route's.
+        cors.decorate(request, reply)
+        rewriteHeaders = corsResponse
       }
       let claims: AccessClaims | null = null
       if (auth !== null) claims = request.auth = await deps.verifier.verifyAuthorization(upgrade ? upgradeAuthorization(request) : request.headers.authorization, auth)

@@ -28,10 +28,11 @@
 import { ServerResponse, type IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import WebSocket, { WebSocketServer, type RawData } from 'ws'
+import WebSocket, { WebSocketServer } from 'ws'
 import type { AccessClaims, TokenVerifier } from '@gatehouse/fastify-auth'
 import type { Clock, RevocationList } from '@gatehouse/fastify-auth/revocation'
 import { badGateway, badRequest, gatewayTimeout } from './errors.ts'
+import type { GatewayMetrics } from './metrics.ts'
 import type { Upstream } from './route-table.ts'
 
 /** How often open connections are checked against the revocation mirror and their token's exp. */
@@ -41,7 +42,7 @@ export const BEARER_PROTOCOL = 'gatehouse.bearer'
 const BEARER_PREFIX = `${BEARER_PROTOCOL}.`
 
 const kUpgrade = Symbol('gatehouse.upgrade')
-interface UpgradeContext { socket: Duplex, head: Buffer, upgraded: boolean }
+interface UpgradeContext { socket: Duplex, head: Buffer, upgraded: boolean, closed: boolean }
 type UpgradeRequest = IncomingMessage & { [kUpgrade]?: UpgradeContext }
 
 /** True when this request arrived as an HTTP upgrade (handled by `proxyWebSocket`). */
@@ -63,6 +64,27 @@ export function upgradeAuthorization (request: FastifyRequest): string | undefin
 function offeredProtocols (header: string | string[] | undefined): string[] {
   if (header === undefined) return []
   return String(header).split(',').map((p) => p.trim()).filter((p) => p !== '')
+}
+
+const KEY = /^[+/0-9A-Za-z]{22}==$/
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+
+/**
+ * The client's handshake as `ws` would check it (RFC 6455 4.2.1), so a handshake it would refuse
+ * is a 400 before any upstream connection: GET, a key, version 13 (or 8), and subprotocols that
+ * are distinct tokens. Returns the subprotocols offered.
+ */
+function checkHandshake (request: FastifyRequest): string[] {
+  if (request.method !== 'GET') throw badRequest('only GET is upgraded to a WebSocket')
+  const key = request.headers['sec-websocket-key']
+  if (typeof key !== 'string' || !KEY.test(key)) throw badRequest('missing or invalid Sec-WebSocket-Key')
+  const version = request.headers['sec-websocket-version']
+  if (version !== '13' && version !== '8') throw badRequest('unsupported Sec-WebSocket-Version: use 13')
+  const offered = offeredProtocols(request.headers['sec-websocket-protocol'])
+  const header = request.headers['sec-websocket-protocol']
+  if (header !== undefined && (offered.length === 0 || String(header).split(',').some((p) => p.trim() === ''))) throw badRequest('malformed Sec-WebSocket-Protocol')
+  if (offered.some((p) => !TOKEN.test(p)) || new Set(offered).size !== offered.length) throw badRequest('malformed Sec-WebSocket-Protocol: tokens, each once')
+  return offered
 }
 
 /** Request headers the `ws` client sets itself, or that describe the client's own handshake. */
@@ -131,6 +153,10 @@ export interface WebSocketOptions {
   clock: Clock
   /** Seconds of tolerance on exp, as for requests. */
   clockTolerance: number
+  /** Milliseconds the mirror may go unheard from; past that, without `failOpen`, connections close (1013). */
+  maxStaleness: number
+  failOpen: boolean
+  metrics: Pick<GatewayMetrics, 'countRequest'>
 }
 
 export class WebSocketProxy {
@@ -141,9 +167,12 @@ export class WebSocketProxy {
   readonly #servers = new Map<number, WebSocketServer>()
   #sweeper: NodeJS.Timeout | undefined
 
+  readonly #metrics: WebSocketOptions['metrics']
+
   constructor (app: FastifyInstance, options: WebSocketOptions) {
     this.#app = app
     this.#options = options
+    this.#metrics = options.metrics
     app.server.on('upgrade', (request: UpgradeRequest, socket: Duplex, head: Buffer) => { this.#onUpgrade(request, socket, head) })
     // Open connections end before the server waits for its connections to close.
     app.addHook('preClose', (done) => {
@@ -160,36 +189,49 @@ export class WebSocketProxy {
   /** Connections closed because their session or token was revoked, or their token expired. */
   closedInvalid = 0
 
-  /** Hands an upgrade request to Fastify's router, with a response bound to its socket. */
+  /**
+   * Hands an upgrade request to Fastify's router, with a response bound to its socket. Only a
+   * WebSocket upgrade is one to us; any other (`Upgrade: h2c`, say) is served as the plain
+   * request it also is, as Node does without an upgrade listener, on a connection then closed.
+   */
   #onUpgrade (request: UpgradeRequest, socket: Duplex, head: Buffer): void {
     // Node drops its own error listener before emitting `upgrade`: keep the socket guarded.
-    const onError = (): void => { socket.destroy() }
-    socket.on('error', onError)
-    const context: UpgradeContext = { socket, head, upgraded: false }
-    request[kUpgrade] = context
+    socket.on('error', () => { socket.destroy() })
+    const isWebSocket = String(request.headers.upgrade).toLowerCase() === 'websocket'
+    if (!isWebSocket && (head.length > 0 || request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0)) {
+      // Its body went to `head`, out of the request's stream: nothing could forward it.
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 75\r\n\r\n{"error":"invalid_request","error_description":"unsupported Upgrade request"}')
+      return
+    }
+    const context: UpgradeContext = { socket, head, upgraded: false, closed: false }
+    socket.once('close', () => { context.closed = true })
+    if (isWebSocket) request[kUpgrade] = context
     const response = new ServerResponse(request)
+    response.shouldKeepAlive = false
     response.assignSocket(socket as never)
-    // An answer sent as HTTP (a refusal) ends the connection once written.
+    // An answer sent as HTTP (a refusal, or a plain request) ends the connection once written.
     response.once('finish', () => { if (!context.upgraded) socket.end() })
     try {
       this.#app.routing(request, response)
     } catch (err) {
-      this.#app.log.warn({ err }, 'WebSocket upgrade failed')
+      this.#app.log.warn({ err }, 'upgrade request failed')
       socket.destroy()
     }
   }
 
   /**
-   * Called by the catch-all once the route, token and rate limit passed: connects the upstream,
-   * then completes the client's handshake and relays. Refusals throw (sent as HTTP).
+   * Called by the catch-all once the route, token and rate limit passed: checks the handshake,
+   * connects the upstream, then completes the client's handshake and relays. Refusals throw
+   * (sent as HTTP); an upstream connection never outlives a client that is gone.
    */
   async proxy (request: FastifyRequest, reply: FastifyReply, target: { upstream: Upstream, path: string, headers: Record<string, unknown>, claims: AccessClaims | null, route: string, maxMessageSize: number, timeout: number }): Promise<void> {
     const raw = request.raw as UpgradeRequest & { selectedProtocol?: string | false }
     const context = raw[kUpgrade]
     if (context === undefined) throw new Error('unreachable: not an upgrade')
-    if (request.method !== 'GET' || String(request.headers.upgrade).toLowerCase() !== 'websocket') throw badRequest('only GET with Upgrade: websocket is upgraded')
-    const offered = offeredProtocols(request.headers['sec-websocket-protocol'])
+    // What `ws` would refuse, refused before any upstream connection.
+    const offered = checkHandshake(request)
     const forwarded = offered.filter((p) => p !== BEARER_PROTOCOL && !p.startsWith(BEARER_PREFIX))
+    if (context.closed) throw badRequest('the client went away')
     const headers: Record<string, string> = {}
     for (const [name, value] of Object.entries(target.headers)) {
       if (value !== undefined && !HANDSHAKE_HEADERS.has(name)) headers[name] = Array.isArray(value) ? value.join(', ') : String(value)
@@ -197,13 +239,16 @@ export class WebSocketProxy {
     const url = (target.upstream.origin.startsWith('https:') ? 'wss:' : 'ws:') + target.upstream.origin.slice(target.upstream.origin.indexOf('//')) + target.path
 
     const upstream = new WebSocket(url, forwarded, { headers, perMessageDeflate: false, maxPayload: target.maxMessageSize, handshakeTimeout: target.timeout, followRedirects: false })
-    // Messages the upstream sends before the client's handshake is done wait for it.
-    const early: Array<[RawData, boolean]> = []
-    const keep = (data: RawData, isBinary: boolean): void => { early.push([data, isBinary]) }
-    upstream.on('message', keep)
+    let relayed = false
+    // From here on, a client that leaves takes the upstream connection with it.
+    context.socket.once('close', () => { if (!relayed) upstream.terminate() })
     try {
       await new Promise<void>((resolve, reject) => {
-        upstream.once('open', () => { resolve() })
+        upstream.once('open', () => {
+          // Not read until the client's handshake is done: nothing is buffered meanwhile.
+          upstream.pause()
+          resolve()
+        })
         upstream.once('unexpected-response', (_req, res) => {
           res.resume()
           reject(badGateway(`the upstream refused the WebSocket upgrade (${String(res.statusCode)})`))
@@ -211,8 +256,7 @@ export class WebSocketProxy {
         upstream.once('error', (err) => {
           reject(/timed out/i.test(err.message) ? gatewayTimeout('the upstream did not accept the WebSocket in time') : badGateway())
         })
-        // The client left while the upstream was connecting.
-        context.socket.once('close', () => { reject(badGateway('the client went away')) })
+        context.socket.once('close', () => { reject(badRequest('the client went away')) })
       })
     } catch (err) {
       upstream.terminate()
@@ -224,9 +268,16 @@ export class WebSocketProxy {
     reply.hijack()
     context.socket.removeAllListeners('error')
     this.#serverFor(target.maxMessageSize).handleUpgrade(raw, context.socket, context.head, (client) => {
+      relayed = true
       const kid = target.claims === null ? undefined : kidOf(upgradeAuthorization(request))
-      this.#relay({ client, upstream, claims: target.claims, kid, route: target.route }, early, keep)
-      request.log.info({ route: target.route, protocol: raw.selectedProtocol === false ? undefined : raw.selectedProtocol }, 'WebSocket opened')
+      this.#relay({ client, upstream, claims: target.claims, kid, route: target.route })
+      this.#metrics.countRequest(target.route, 101)
+      request.log.info({
+        route: target.route,
+        statusCode: 101,
+        ...(target.claims === null ? {} : { client_id: target.claims.client_id, sub: target.claims.sub }),
+        ...(raw.selectedProtocol === false ? {} : { protocol: raw.selectedProtocol })
+      }, 'WebSocket opened')
     })
   }
 
@@ -245,14 +296,13 @@ export class WebSocketProxy {
     return server
   }
 
-  #relay (connection: OpenConnection, early: Array<[RawData, boolean]>, keep: (data: RawData, isBinary: boolean) => void): void {
+  #relay (connection: OpenConnection): void {
     const { client, upstream } = connection
     this.#open.add(connection)
     this.#startSweeping()
-    upstream.off('message', keep)
-    for (const [data, isBinary] of early) client.send(data, { binary: isBinary })
     pipe(client, upstream)
     pipe(upstream, client)
+    upstream.resume()
     const end = (other: WebSocket) => (code: number, reason: Buffer): void => {
       this.#open.delete(connection)
       if (other.readyState === WebSocket.OPEN || other.readyState === WebSocket.CONNECTING) other.close(sendableCode(code), reason.subarray(0, 123))
@@ -273,6 +323,16 @@ export class WebSocketProxy {
 
   /** Closes connections whose session or token was revoked, or whose token expired. */
   sweep (): void {
+    if (!this.#options.failOpen && this.#options.revocations.staleness > this.#options.maxStaleness) {
+      // As requests are refused (503) while the mirror is too stale to trust, so are connections.
+      for (const connection of this.#open) {
+        if (connection.claims === null) continue
+        this.#open.delete(connection)
+        this.#app.log.warn({ route: connection.route }, 'WebSocket closed: the revocation list is stale')
+        connection.client.close(1013, 'revocations stale')
+        connection.upstream.close(1001, 'revocations stale')
+      }
+    }
     const now = this.#options.clock.now()
     const tolerance = this.#options.clockTolerance * 1000
     for (const connection of this.#open) {

@@ -6,7 +6,7 @@
  * give way to the route's; the logout path; a reload swaps the policy; config mistakes located.
  */
 import t from 'tap'
-import { createServer, type IncomingMessage } from 'node:http'
+import { createServer, request as httpRequest, type IncomingMessage } from 'node:http'
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { ConfigError } from '@gatehouse/shared/config'
@@ -95,8 +95,11 @@ t.test('actual requests: the origin on every answer, the upstream\'s CORS replac
   t.equal(stranger.status, 200, 'CORS is the browser\'s to enforce: the request itself is served')
   t.same(corsHeaders(stranger.headers), {}, 'but nothing lets a browser on another origin read it')
 
+  // Review finding: a shared cache keeping the upstream's `*` (no Vary) for every origin.
   const noOrigin = await httpGet(`${url}/api/items`, { authorization: `Bearer ${token}` })
-  t.equal(noOrigin.headers['access-control-allow-origin'], '*', 'without an Origin the gateway does no CORS: the upstream\'s headers pass')
+  t.equal(noOrigin.status, 200)
+  t.same(corsHeaders(noOrigin.headers), {}, 'without an Origin: the upstream\'s CORS headers are dropped too')
+  t.match(noOrigin.headers.vary, /Origin/, 'and the answer says it depends on Origin')
 
   const pub = await httpGet(`${url}/public/x`, { origin: STRANGER })
   t.equal(pub.headers['access-control-allow-origin'], '*', 'origins: [*] on a public route')
@@ -110,6 +113,14 @@ t.test('handledBy: upstream: preflights forwarded without a token check, headers
   t.equal(seen.length, before + 1)
   t.match(seen.at(-1), { method: 'OPTIONS', url: '/x', authorization: undefined })
   t.equal((await httpGet(`${url}/own/x`, { origin: STRANGER })).status, 401, 'an actual request still needs its token')
+  // Review finding: anything shaped like a preflight skipped the token check, body included.
+  const withBody = await new Promise<{ status: number }>((resolve, reject) => {
+    const req = httpRequest(`${url}/own/admin`, { method: 'OPTIONS', headers: { origin: STRANGER, 'access-control-request-method': 'DELETE', 'content-type': 'application/json', 'content-length': '7' } }, (res) => { res.resume(); resolve({ status: res.statusCode ?? 0 }) })
+    req.on('error', reject)
+    req.end('{"x":1}')
+  })
+  t.equal(withBody.status, 400, 'a "preflight" with a body is no preflight: refused')
+  t.equal(seen.length, before + 1, 'and never forwarded')
 })
 
 t.test('a route without cors: an OPTIONS request is an ordinary request', async (t) => {
@@ -120,6 +131,8 @@ t.test('the logout path answers CORS for logout.cors', async (t) => {
   const pre = await preflight('/oauth2/logout', APP, 'POST')
   t.equal(pre.status, 204)
   t.equal(pre.headers['access-control-allow-origin'], APP)
+  t.equal(pre.headers['access-control-allow-methods'], 'POST', 'the logout path takes POST only')
+  t.equal((await preflight('/oauth2/logout', APP, 'DELETE')).status, 403)
   t.equal((await preflight('/oauth2/logout', STRANGER, 'POST')).status, 403)
   const session = await userAccessToken(issuer, 'bob', 'api:read')
   const res = await httpGet(`${url}/oauth2/logout`, { origin: APP, authorization: `Bearer ${session}` }, 'POST')

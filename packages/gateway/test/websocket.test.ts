@@ -12,7 +12,7 @@ import { connect, type AddressInfo } from 'node:net'
 import { once } from 'node:events'
 import { randomBytes } from 'node:crypto'
 import WebSocket, { WebSocketServer } from 'ws'
-import { freePort } from '@gatehouse/test-kit/redis-harness'
+import { freePort, startRedis } from '@gatehouse/test-kit/redis-harness'
 import { MovableClock } from '../../issuer/test/fixtures/flows.ts'
 import { gatewayConfig, httpGet, SECRETS, startGateway } from './fixtures/gateway.ts'
 import { startTestIssuer, userAccessToken } from './fixtures/issuer.ts'
@@ -232,6 +232,53 @@ t.test('a reader that does not keep up slows the writer; the gateway does not bu
   client.close()
 })
 
+/** A raw upgrade request (headers as given, nothing added): the status line, or 'closed'. */
+async function rawUpgrade (path: string, headers: Record<string, string>, leaveAtOnce = false): Promise<string> {
+  const { port } = new URL(url)
+  const socket = connect(Number(port), '127.0.0.1')
+  await once(socket, 'connect')
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`)
+  if (leaveAtOnce) {
+    socket.destroy()
+    return 'closed'
+  }
+  let data = ''
+  socket.on('data', (chunk: Buffer) => { data += chunk.toString('latin1') })
+  await once(socket, 'close')
+  return data.split('\r\n')[0] ?? ''
+}
+
+t.test('handshakes ws would refuse: 400 before any upstream connection (review finding)', async (t) => {
+  const token = await userAccessToken(issuer)
+  const base = { Upgrade: 'websocket', Connection: 'Upgrade', Authorization: `Bearer ${token}` }
+  const key = randomBytes(16).toString('base64')
+  const before = handshakes.length
+  t.match(await rawUpgrade('/ws/x', { ...base, 'Sec-WebSocket-Version': '13' }), /^HTTP\/1\.1 400 /, 'no Sec-WebSocket-Key')
+  t.match(await rawUpgrade('/ws/x', { ...base, 'Sec-WebSocket-Key': key, 'Sec-WebSocket-Version': '99' }), /^HTTP\/1\.1 400 /, 'an unknown version')
+  for (const protocols of ['a b', 'chat, chat', 'x{y}', 'a,,b', `gatehouse.bearer.${token}, gatehouse.bearer.${token}`]) {
+    t.match(await rawUpgrade('/ws/x', { ...base, 'Sec-WebSocket-Key': key, 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Protocol': protocols }), /^HTTP\/1\.1 400 /, `subprotocols "${protocols.slice(0, 30)}": 400, never a 500`)
+  }
+  t.equal(handshakes.length, before, 'the upstream saw none of them')
+})
+
+t.test('a client that leaves during the upgrade leaves no upstream connection behind (review finding)', async (t) => {
+  const token = await userAccessToken(issuer)
+  const openBefore = echo.clients.size
+  for (let i = 0; i < 10; i++) {
+    await rawUpgrade('/ws/gone', { Upgrade: 'websocket', Connection: 'Upgrade', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': randomBytes(16).toString('base64'), Authorization: `Bearer ${token}` }, true)
+  }
+  // Each either never reached the upstream or was closed there once the gateway saw the client gone.
+  await waitFor(() => echo.clients.size === openBefore)
+  t.equal(echo.clients.size, openBefore, 'no connection left open at the upstream')
+  const counted = /^gatehouse_gateway_websocket_connections (\d+)$/m.exec(await (await fetch(`${url}/metrics`)).text())?.[1]
+  t.equal(counted, String(openBefore), 'none of them counted as open at the gateway')
+})
+
+t.test('another Upgrade (h2c) is served as the plain request it is (review finding)', async (t) => {
+  const status = await rawUpgrade('/plain/x', { Upgrade: 'h2c', Connection: 'Upgrade, HTTP2-Settings', 'HTTP2-Settings': 'AAMAAABkAAQCAAAAAAIAAAAA', Authorization: `Bearer ${await userAccessToken(issuer)}` })
+  t.match(status, /^HTTP\/1\.1 426 /, 'the upstream answered it (this echo upstream says 426 to plain HTTP)')
+})
+
 t.test('an upstream that is down: 502 before the handshake', async (t) => {
   t.equal(await refusedStatus('/down/x', { token: await userAccessToken(issuer) }), 502)
 })
@@ -246,6 +293,19 @@ t.test('an emergency key rollover closes the connections of tokens signed with t
   await once(socket, 'open')
   await other.app.gateway.verifier.keyChanged({ change: 'revoked', kid })
   t.match(await closed, { code: 1008, reason: 'signing key revoked' })
+})
+
+t.test('a revocation list too stale to trust closes connections, as it refuses requests (review finding)', async (t) => {
+  const redis = await startRedis()
+  t.teardown(redis.stop)
+  const stale = await startGateway(t, gatewayConfig(issuer.url, `redis: { url: '${redis.url}' }
+revocation: { maxStaleness: 1 }
+routes: [{ prefix: /ws, upstreams: ['${upstream}'], audience: demo-api, websocket: {} }]`), { listen: true })
+  const socket = new WebSocket(`${stale.url.replace('http:', 'ws:')}/ws/s`, { headers: { authorization: `Bearer ${await userAccessToken(issuer)}` } })
+  const closed = new Promise<{ code: number, reason: string }>((resolve) => { socket.on('close', (code, reason) => { resolve({ code, reason: reason.toString() }) }) })
+  await once(socket, 'open')
+  await redis.stop()
+  t.match(await closed, { code: 1013, reason: 'revocations stale' }, 'closed with 1013 (try again later) once the mirror is staler than maxStaleness')
 })
 
 t.test('shutdown closes open connections with 1001', async (t) => {

@@ -35,6 +35,11 @@ export async function serve (file: string): Promise<void> {
   }
   process.once('SIGINT', shutdown)
   process.once('SIGTERM', shutdown)
+  // A habitual `kill -HUP` must not stop the issuer (Node's default): it reloads the certificate.
+  process.on('SIGHUP', () => {
+    if (certificates !== undefined) certificates.reload('SIGHUP', true)
+    else app.log.info({}, 'SIGHUP: nothing to reload (the configuration is read at start; certificates are reloaded when listen.tls is set)')
+  })
   await app.listen({ host: config.listen.host, port: config.listen.port })
   certificates?.watch()
 }

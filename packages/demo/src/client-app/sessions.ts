@@ -13,8 +13,8 @@ const COOKIE_ID = new RegExp(`(?:^|;\\s*)${SESSION_COOKIE}=([A-Za-z0-9_-]{22})(?
 
 /** What the web app keeps for one browser. */
 export interface WebSession {
-  /** Goes in every form; a POST without it is refused (another site's form). */
-  readonly csrf: string
+  /** Goes in every form; a POST without it is refused (another site's form). Renewed at sign-in. */
+  csrf: string
   lastSeen: number
   /** An authorization request on its way: PKCE verifier, state, nonce. */
   pending?: { verifier: string, state: string, nonce: string }
@@ -64,11 +64,13 @@ export class WebSessions {
     return session
   }
 
-  /** A new id for `session`, once signed in: an id known before the sign-in is worth nothing after it. */
+  /** A new id and CSRF token for `session`, once signed in: what was known before the sign-in is worth nothing after it. */
   renew (request: FastifyRequest, reply: FastifyReply, session: WebSession): void {
     const old = COOKIE_ID.exec(request.headers.cookie ?? '')?.[1]
     if (old !== undefined && this.#sessions.get(old) === session) this.#sessions.delete(old)
     reply.removeHeader('set-cookie')
+    // The CSRF token too: one a fixated session knew must not outlive the sign-in.
+    session.csrf = newId()
     this.#store(newId(), session, reply)
   }
 

@@ -172,9 +172,15 @@ async function refresh () {
 async function logOut () {
   const { tokens } = signedIn
   // The gateway's logout: the token, its session, the resource servers told.
-  const answer = await fetch(new URL(logoutPath, gateway), { method: 'POST', headers: { authorization: `Bearer ${tokens.access_token}` }, signal: AbortSignal.timeout(TIMEOUT_MS) })
-  const body = await answer.text()
-  if (!answer.ok) throw new Error(`the gateway's logout answered HTTP ${answer.status}: ${body}`)
+  // Whatever it answers (401 for an access token that expired meanwhile, 503 while it cannot
+  // reach Redis, or no answer at all), the user asked to leave: the tokens are dropped here and
+  // the issuer still ends the session, which revokes the rest and tells every gateway.
+  try {
+    const answer = await fetch(new URL(logoutPath, gateway), { method: 'POST', headers: { authorization: `Bearer ${tokens.access_token}` }, signal: AbortSignal.timeout(TIMEOUT_MS) })
+    if (!answer.ok) console.warn(`the gateway's logout answered HTTP ${answer.status}; ending the session at the issuer`)
+  } catch (err) {
+    console.warn(`the gateway's logout failed (${err.message}); ending the session at the issuer`)
+  }
   signedIn = null
   // Then the issuer's end_session_endpoint (RP-Initiated Logout): its SSO cookie goes, and it
   // sends the browser back here.
