@@ -29,13 +29,14 @@ RUN pnpm --filter @gatehouse/gateway deploy --legacy --prod --prefer-offline /ou
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 ENV NODE_ENV=production \
-    HEALTHCHECK_URL=http://127.0.0.1:8080/healthz
+    HEALTHCHECK_URL=http://127.0.0.1:8090/healthz
 WORKDIR /app
 # The code stays root's (read-only to the service).
 COPY --from=build /out /app
 RUN mkdir -p /etc/gatehouse
 USER node
-EXPOSE 8080
+# The public port, then the admin listener's (admin.listen: probes and metrics).
+EXPOSE 8080 8090
 # Slim images have no curl: Node's fetch. HEALTHCHECK_URL follows a changed listen port
 # (compose points it at /readyz so that the entry waits for keys and the revocation list).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \

@@ -29,7 +29,7 @@ RUN pnpm --filter @gatehouse/issuer deploy --legacy --prod --prefer-offline /out
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 ENV NODE_ENV=production \
-    HEALTHCHECK_URL=http://127.0.0.1:4000/healthz
+    HEALTHCHECK_URL=http://127.0.0.1:4090/healthz
 WORKDIR /app
 # The code stays root's (read-only to the service); only the data directory is the node user's.
 COPY --from=build /out /app
@@ -37,7 +37,8 @@ RUN mkdir -p /var/lib/gatehouse/issuer /etc/gatehouse \
  && chown node:node /var/lib/gatehouse/issuer \
  && chmod 0700 /var/lib/gatehouse/issuer
 USER node
-EXPOSE 4000
+# The public port, then the admin listener's (admin.listen: probes and metrics).
+EXPOSE 4000 4090
 # Slim images have no curl: Node's fetch. HEALTHCHECK_URL follows a changed listen port
 # (compose points it at /readyz so that depends_on waits for the signing keys).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \

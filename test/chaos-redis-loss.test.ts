@@ -83,7 +83,7 @@ t.test('Redis SIGKILLed: the load is served, a logout is a 503 to retry', async 
   // A real outage: both gateways have not heard from Redis for 5 s (well within maxStaleness,
   // 30 s), and a few hundred requests were sent after the kill.
   for (const gateway of [g1, g2]) {
-    await waitFor(`${gateway.name} to be 5 s behind Redis`, async () => Number(/^gatehouse_gateway_revocation_staleness_milliseconds (\S+)$/m.exec(await gateway.metrics())?.[1]) >= 5000 ? true : undefined, WAIT_MS, 100)
+    await waitFor(`${gateway.name} to be 5 s behind Redis`, async () => Number(/^gatehouse_gateway_revocation_staleness_seconds (\S+)$/m.exec(await gateway.metrics())?.[1]) >= 5 ? true : undefined, WAIT_MS, 100)
   }
   await waitFor('load during the outage', () => samples.filter((s) => s.sentAt > killedAt).length >= 300 ? true : undefined, WAIT_MS, 20)
   t.pass(`Redis down for ${Math.round(performance.now() - killedAt)} ms`)

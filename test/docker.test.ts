@@ -188,10 +188,12 @@ t.test('the Dockerfiles: multi-stage pnpm deploy, non-root, HEALTHCHECK, exec-fo
       t.equal(user, 'node', 'runs as the node user')
       t.ok(runtimeKeywords.lastIndexOf('USER') > runtimeKeywords.lastIndexOf('RUN'), 'USER comes after the last RUN')
       t.equal(image.workdir, '/app', 'WORKDIR /app')
-      t.equal(image.exposed.length, 1, 'EXPOSEs one port')
+      // The issuer's and the gateway's images: the public port, then the admin listener's.
+      const admin = spec.packageDir.includes('demo') ? undefined : image.exposed[1]
+      t.equal(image.exposed.length, admin === undefined ? 1 : 2, admin === undefined ? 'EXPOSEs one port' : 'EXPOSEs the public port and the admin port')
       t.equal(image.healthcheck[0], 'node', 'HEALTHCHECK runs node (slim images have no curl)')
       t.match(image.healthcheck.join(' '), /fetch\(process\.env\.HEALTHCHECK_URL/, 'HEALTHCHECK fetches HEALTHCHECK_URL')
-      t.equal(image.env.HEALTHCHECK_URL, `http://127.0.0.1:${image.exposed[0] ?? 0}/healthz`, 'HEALTHCHECK_URL: /healthz on the exposed port')
+      t.equal(image.env.HEALTHCHECK_URL, `http://127.0.0.1:${admin ?? image.exposed[0] ?? 0}/healthz`, admin === undefined ? 'HEALTHCHECK_URL: /healthz on the exposed port' : 'HEALTHCHECK_URL: /healthz on the admin port')
 
       const manifest = image.manifest
       t.equal(image.entrypoint[0], 'node', 'ENTRYPOINT starts with node')
@@ -362,9 +364,11 @@ t.test('docker/compose/*.yaml: the demo fixture, with compose\'s addresses', asy
   const composeGateway = loadGatewayConfig(join(DOCKER, 'compose/gateway.yaml'), {})
   t.equal(composeIssuer.issuer, 'http://issuer:4000', 'the issuer is http://issuer:4000 inside compose')
   t.same(composeIssuer.listen, { host: '0.0.0.0', port: 4000 }, 'the issuer listens on all interfaces, 4000')
+  t.same(composeIssuer.admin, { listen: { host: '0.0.0.0', port: 4090 } }, 'its admin listener: 4090, inside compose\'s network')
   t.equal(composeIssuer.dataDir, '/var/lib/gatehouse/issuer', 'its data directory is the image\'s volume')
   t.equal(composeGateway.issuer, 'http://issuer:4000', 'the gateways expect (and discover) http://issuer:4000')
   t.same(composeGateway.listen, { host: '0.0.0.0', port: 8080, http2: false }, 'the gateways listen on all interfaces, 8080')
+  t.same(composeGateway.admin, { listen: { host: '0.0.0.0', port: 8090 } }, 'their admin listener: 8090')
   t.match(JSON.stringify(composeGateway.routes), /http:\/\/resource-server:4001/, 'the upstream is the resource-server service')
   const addresses = [composeIssuer.issuer, composeIssuer.listen, composeGateway.issuer, composeGateway.listen, composeGateway.routes.map((r) => [r.upstreams, r.backchannelLogoutUri])]
   t.notMatch(JSON.stringify(addresses), /127\.0\.0\.1|localhost/, 'no loopback address is left in the services\' addresses')
@@ -373,10 +377,10 @@ t.test('docker/compose/*.yaml: the demo fixture, with compose\'s addresses', asy
   const demoEnv = { ISSUER_PORT: '4000', API_PORT: '4001', GATEWAY_PORT: '8080', GATEHOUSE_DATA_DIR: dataDir }
   const localEnv = { ISSUER_URL: 'http://127.0.0.1:4000', ISSUER_HOST: '127.0.0.1', API_URL: 'http://127.0.0.1:4001', GATEWAY_HOST: '127.0.0.1', GATEHOUSE_DATA_DIR: dataDir }
   const issuer = loadIssuerConfig(join(DOCKER, 'compose/issuer.yaml'), localEnv)
-  t.same(issuer, loadIssuerConfig(join(DOCKER, 'demo/issuer.yaml'), demoEnv), 'issuer: the demo fixture (scopes, clients, users, settings)')
+  t.same({ ...issuer, admin: undefined }, { ...loadIssuerConfig(join(DOCKER, 'demo/issuer.yaml'), demoEnv), admin: undefined }, 'issuer: the demo fixture (scopes, clients, users, settings), the admin listener apart')
   const gateway = { ...loadGatewayConfig(join(DOCKER, 'compose/gateway.yaml'), localEnv) }
   t.same(gateway.trustProxy, ['uniquelocal'], 'the gateways trust the entry\'s X-Forwarded-For (compose\'s private network)')
-  t.same({ ...gateway, trustProxy: false }, loadGatewayConfig(join(DOCKER, 'demo/gateway.yaml'), demoEnv), 'gateway: the demo routes and settings')
+  t.same({ ...gateway, trustProxy: false, admin: undefined }, { ...loadGatewayConfig(join(DOCKER, 'demo/gateway.yaml'), demoEnv), admin: undefined }, 'gateway: the demo routes and settings, the admin listener apart')
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -441,7 +445,7 @@ t.test('each image\'s ENTRYPOINT and CMD start the deployed package from the com
     t.equal(cli.stdout, `file://${dir}/${(image.manifest.imports?.['#cli']?.default ?? '').replace(/^\.\//, '')}`, `${image.packageName}: its bin's #cli is dist/ under plain node (${cli.stdout.replace(dir, '')})`)
   }
 
-  const ports = { issuer: await freePort(), api: await freePort(), gateways: [await freePort(), await freePort()] }
+  const ports = { issuer: await freePort(), issuerAdmin: await freePort(), api: await freePort(), gateways: [await freePort(), await freePort()], gatewayAdmins: [await freePort(), await freePort()] }
   const issuerUrl = `http://127.0.0.1:${ports.issuer}`
   const apiUrl = `http://127.0.0.1:${ports.api}`
   /** Compose's container addresses, as this test runs them. */
@@ -452,7 +456,7 @@ t.test('each image\'s ENTRYPOINT and CMD start the deployed package from the com
     .replaceAll(`http://127.0.0.1:${containerPort}/`, `http://127.0.0.1:${localPort}/`)
 
   /** The image's start command with /etc/gatehouse files replaced by the files compose mounts there. */
-  const command = (image: Image, serviceName: string, port: number, rewriteArg: (arg: string, previous: string | undefined) => string = (a) => a): { args: string[], env: Record<string, string>, readyPath: string } => {
+  const command = (image: Image, serviceName: string, port: number, rewriteArg: (arg: string, previous: string | undefined) => string = (a) => a, adminPort?: number): { args: string[], env: Record<string, string>, readyPath: string } => {
     const service = compose.services[serviceName] ?? {}
     const mounts = mountsOf(service, DOCKER)
     const containerPort = image.exposed[0] ?? 0
@@ -466,8 +470,12 @@ t.test('each image\'s ENTRYPOINT and CMD start the deployed package from the com
     const env: Record<string, string> = { ...image.env }
     for (const [key, value] of Object.entries(environmentOf(service))) env[key] = local(value, containerPort, port)
     env.HEALTHCHECK_URL = local(env.HEALTHCHECK_URL ?? '', containerPort, port)
+    // The admin listener's port (the image's second) as this test runs it.
+    const containerAdmin = image.exposed[1]
+    if (containerAdmin !== undefined && adminPort !== undefined) env.HEALTHCHECK_URL = local(env.HEALTHCHECK_URL, containerAdmin, adminPort)
     env.LOG_LEVEL = 'warn'
-    return { args, env, readyPath: new URL(env.HEALTHCHECK_URL).pathname }
+    // Readiness where the HEALTHCHECK looks: the admin port when there is one.
+    return { args, env, readyPath: env.HEALTHCHECK_URL.replace(/\/healthz$/, '/readyz') }
   }
 
   const start = async (name: string, spec: ReturnType<typeof command>, port: number, extraEnv: Record<string, string>): Promise<Service> => {
@@ -480,9 +488,9 @@ t.test('each image\'s ENTRYPOINT and CMD start the deployed package from the com
   }
 
   // In compose's depends_on order: the issuer, the resource server, then both gateways.
-  const issuerSpec = command(issuerImage, 'issuer', ports.issuer)
+  const issuerSpec = command(issuerImage, 'issuer', ports.issuer, undefined, ports.issuerAdmin)
   const issuer = await start('issuer', issuerSpec, ports.issuer, {
-    ISSUER_URL: issuerUrl, ISSUER_HOST: '127.0.0.1', ISSUER_PORT: String(ports.issuer), GATEHOUSE_DATA_DIR: join(work, 'issuer-data')
+    ISSUER_URL: issuerUrl, ISSUER_HOST: '127.0.0.1', ISSUER_PORT: String(ports.issuer), ISSUER_ADMIN_HOST: '127.0.0.1', ISSUER_ADMIN_PORT: String(ports.issuerAdmin), GATEHOUSE_DATA_DIR: join(work, 'issuer-data')
   })
   const apiSpec = command(apiImage, 'resource-server', ports.api, (arg, previous) => {
     if (previous === '--issuer') return local(arg, 0, 0)
@@ -492,15 +500,16 @@ t.test('each image\'s ENTRYPOINT and CMD start the deployed package from the com
   })
   t.same(apiImage.cmd, ['--issuer', 'http://issuer:4000', '--host', '0.0.0.0', '--port', String(apiImage.exposed[0])], 'the resource server\'s CMD: compose\'s issuer, all interfaces, the exposed port')
   const api = await start('resource-server', apiSpec, ports.api, {})
-  const gatewaySpecs = ports.gateways.map((port, i) => command(gatewayImage, `gateway-${i + 1}`, port))
+  const gatewaySpecs = ports.gateways.map((port, i) => command(gatewayImage, `gateway-${i + 1}`, port, undefined, ports.gatewayAdmins[i]))
   const gateways = await Promise.all(ports.gateways.map(async (port, i) => await start(`gateway-${i + 1}`, gatewaySpecs[i] as ReturnType<typeof command>, port, {
-    GATEWAY_HOST: '127.0.0.1', GATEWAY_PORT: String(port), ISSUER_URL: issuerUrl, API_URL: apiUrl
+    GATEWAY_HOST: '127.0.0.1', GATEWAY_PORT: String(port), GATEWAY_ADMIN_HOST: '127.0.0.1', GATEWAY_ADMIN_PORT: String(ports.gatewayAdmins[i]), ISSUER_URL: issuerUrl, API_URL: apiUrl
   })))
   t.comment(`all started in ${Math.round(performance.now() - started)} ms`)
 
   for (const [service, image, spec] of [[issuer, issuerImage, issuerSpec], [api, apiImage, apiSpec], ...gateways.map((g, i) => [g, gatewayImage, gatewaySpecs[i] as ReturnType<typeof command>] as const)] as const) {
-    const health = await request(`${service.url}/healthz`)
-    t.equal(health.status, 200, `${service.name}: /healthz answers 200`)
+    const healthUrl = spec.env.HEALTHCHECK_URL ?? ''
+    const health = await request(healthUrl)
+    t.equal(health.status, 200, `${service.name}: ${healthUrl.replace(/^http:\/\/127\.0\.0\.1:\d+/, '')} answers 200 on ${new URL(healthUrl).port === String(service.port) ? 'its port' : 'its admin port'}`)
     const [node, ...args] = image.healthcheck
     t.equal(node, 'node', `${service.name}: the HEALTHCHECK runs node`)
     const check = await run(process.execPath, args, { env: cleanEnv({ HEALTHCHECK_URL: spec.env.HEALTHCHECK_URL ?? '' }), timeoutMs: 15_000 })

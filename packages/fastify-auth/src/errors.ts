@@ -2,7 +2,7 @@
  * Every refusal in one table: reason, HTTP status, RFC 6750 error code and a description safe
  * to send (like fastify's `lib/errors.js`).
  */
-import type { AuthFailureReason } from './types.ts'
+import type { AccessClaims, AuthFailureReason } from './types.ts'
 
 /**
  * The RFC 6750 3.1 error code of a reason; `null` for 'missing' (3.1 gives none), which
@@ -49,7 +49,9 @@ export const AUTH_FAILURES: Readonly<Record<AuthFailureReason, Failure>> = {
 
 /**
  * Why a token (or a request) was refused. `status` is 401, 403 or 503; `scope` is set for
- * 'insufficient_scope' (the scopes the route needs, space-separated, RFC 6750 3).
+ * 'insufficient_scope' (the scopes the route needs, space-separated, RFC 6750 3). `claims`
+ * is set when the token itself was valid and this request's checks refused it (audience,
+ * revocation, staleness, scope): whose token it was, for the logs.
  */
 export class AuthError extends Error {
   readonly reason: AuthFailureReason
@@ -57,8 +59,9 @@ export class AuthError extends Error {
   readonly code: BearerErrorCode | null
   readonly description: string
   readonly scope: string | undefined
+  readonly claims: AccessClaims | undefined
 
-  constructor (reason: AuthFailureReason, options: { scope?: string, cause?: unknown } = {}) {
+  constructor (reason: AuthFailureReason, options: { scope?: string, cause?: unknown, claims?: AccessClaims } = {}) {
     const failure = AUTH_FAILURES[reason]
     super(failure.description, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'AuthError'
@@ -67,6 +70,7 @@ export class AuthError extends Error {
     this.code = failure.code
     this.description = failure.description
     this.scope = options.scope
+    this.claims = options.claims
   }
 }
 

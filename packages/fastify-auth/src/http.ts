@@ -1,4 +1,5 @@
 /** The one way this package talks to the issuer: fetch with a deadline, JSON back. */
+import { withTraceContext } from './tracing.ts'
 
 /** An issuer answer we could not use: unreachable, timed out, not 200, not JSON. */
 export class IssuerFetchError extends Error {
@@ -11,13 +12,13 @@ export class IssuerFetchError extends Error {
 /** Largest body read from the issuer; a JWKS or discovery document is a few kB. */
 const MAX_BODY = 1024 * 1024
 
-/** Fetches `url` and parses a JSON object, or throws IssuerFetchError. */
+/** Fetches `url` and parses a JSON object, or throws IssuerFetchError. Carries the trace context while tracing. */
 export async function fetchJson (url: string, timeout: number, init: RequestInit = {}): Promise<Record<string, unknown>> {
   let response: Response
   try {
     response = await fetch(url, {
       ...init,
-      headers: { accept: 'application/json', ...init.headers as Record<string, string> },
+      headers: withTraceContext({ accept: 'application/json', ...init.headers as Record<string, string> }),
       redirect: 'error',
       signal: AbortSignal.timeout(timeout)
     })

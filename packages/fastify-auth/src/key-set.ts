@@ -14,11 +14,13 @@
  *   that fetch and never trusted again, whatever a later fetch (or a failed one) says.
  */
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto'
+import type { Span } from '@opentelemetry/api'
 import type { JWK } from 'jose'
 import { IssuerMismatchError, type Discovery } from './discovery.ts'
 import { AuthError } from './errors.ts'
 import { fetchJson, IssuerFetchError } from './http.ts'
 import type { Clock, KeyChange, RevocationLog } from './revocation/types.ts'
+import { isTracing, noteFailure, tracer } from './tracing.ts'
 
 export interface KeySetOptions {
   jwksUri: string | undefined
@@ -240,7 +242,8 @@ export class KeySet {
 
   async #fetch (): Promise<void> {
     try {
-      await this.#fetchOnce()
+      if (!isTracing()) await this.#fetchOnce(undefined)
+      else await tracer.startActiveSpan('fetch JWKS', async (span) => { await this.#fetchOnce(span).finally(() => { span.end() }) })
     } finally {
       const waiting = this.#afterFetch
       this.#afterFetch = []
@@ -248,15 +251,17 @@ export class KeySet {
     }
   }
 
-  async #fetchOnce (): Promise<void> {
+  async #fetchOnce (span: Span | undefined): Promise<void> {
     this.#attemptedAt = this.#options.clock.now()
     this.fetches++
     try {
       const uri = this.#options.jwksUri ?? (await this.#options.discovery.get()).jwks_uri
       if (uri === undefined) throw new IssuerFetchError('the discovery document has no jwks_uri')
+      span?.setAttribute('url.full', uri)
       const body = await fetchJson(uri, this.#options.timeout)
       const keys = Array.isArray(body.keys) ? body.keys.filter((jwk) => isUsable(jwk) && !this.#denied.has(String(jwk.kid))) : []
       if (keys.length === 0) throw new IssuerFetchError(`${uri}: no usable signing key`)
+      span?.setAttribute('gatehouse.jwks.keys', keys.length)
       const kept = new Set(keys.map((jwk) => jwk.kid))
       const dropped = this.#keys.some((k) => !kept.has(k.jwk.kid))
       // Keys already imported stay imported.
@@ -269,6 +274,7 @@ export class KeySet {
     } catch (err) {
       this.#hasFailed = true
       this.#lastError = err
+      if (span !== undefined) noteFailure(span, err)
       this.#options.log?.warn({ err }, 'gatehouse-auth: JWKS fetch failed; keeping the known keys')
     }
   }

@@ -5,6 +5,7 @@
  * that hold for this request only and so run on every request, cache hit or not: audience,
  * revocation list, its staleness, scopes.
  */
+import type { Span } from '@opentelemetry/api'
 import { bearerTokenStart, isB64Token } from './bearer.ts'
 import { Discovery } from './discovery.ts'
 import { AuthError, isAuthError } from './errors.ts'
@@ -13,6 +14,7 @@ import { LocalValidator } from './jwt-local.ts'
 import { KeySet } from './key-set.ts'
 import { AuthOptionsError, parseAuthOptions, type ResolvedAuthOptions } from './options.ts'
 import { TokenCache } from './token-cache.ts'
+import { ATTR, isTracing, noteFailure, tracer } from './tracing.ts'
 import type { AccessClaims, AuthOptions, RouteAuth } from './types.ts'
 import type { KeyChange } from './revocation/types.ts'
 
@@ -75,13 +77,33 @@ export class TokenVerifier {
    * The claims of a valid access token that meets `route`'s requirements. Rejects with an
    * AuthError, after calling `onFailure(reason)` once. A cache hit costs a Map lookup and
    * the per-request checks: no signature, no regex, no object but the returned promise.
+   * While an OpenTelemetry SDK is registered, each call is a `verify token` span.
    */
   verify (token: string, route?: RouteAuth): Promise<AccessClaims> {
+    return isTracing() ? this.#traced(token, route) : this.#verify(token, route, undefined)
+  }
+
+  /** {@link verify} in a span: where the verdict came from (cache, signature, introspection) and which. */
+  #traced (token: string, route: RouteAuth | undefined): Promise<AccessClaims> {
+    return tracer.startActiveSpan('verify token', (span) => this.#verify(token, route, span).then((claims) => {
+      span.setAttribute(ATTR.outcome, 'ok')
+      span.setAttribute(ATTR.clientId, claims.client_id)
+      span.end()
+      return claims
+    }, (err: unknown) => {
+      noteFailure(span, err)
+      span.end()
+      throw err
+    }))
+  }
+
+  #verify (token: string, route: RouteAuth | undefined, span: Span | undefined): Promise<AccessClaims> {
     try {
       if (typeof token !== 'string' || token === '') throw new AuthError('malformed')
       if (token.length > this.#options.maxTokenLength) throw new AuthError('too_long')
       if (route?.validation === 'introspect') {
         if (!isB64Token(token)) throw new AuthError('malformed')
+        span?.setAttribute(ATTR.source, 'introspection')
         return this.#introspect(token, route)
       }
       const cached = this.#cache.get(token)
@@ -89,6 +111,7 @@ export class TokenVerifier {
         // Never past exp, even by the clock tolerance: a fresh validation decides that.
         if (this.#options.clock.now() < cached.exp * 1000) {
           this.#cacheHits++
+          span?.setAttribute(ATTR.source, 'cache')
           this.#checkRequest(cached, route)
           return Promise.resolve(cached)
         }
@@ -99,6 +122,7 @@ export class TokenVerifier {
     } catch (err) {
       return Promise.reject(this.#refuse(err))
     }
+    span?.setAttribute(ATTR.source, 'signature')
     return this.#validate(token, route)
   }
 
@@ -195,20 +219,20 @@ export class TokenVerifier {
   /** What may differ from one request to the next for the same token. Throws AuthError. */
   #checkRequest (claims: AccessClaims, route: RouteAuth | undefined): void {
     const audience = route?.audience === undefined ? this.#options.audience : route.audience
-    if (audience != null && !hasAudience(claims.aud, audience)) throw new AuthError('bad_audience')
+    if (audience != null && !hasAudience(claims.aud, audience)) throw new AuthError('bad_audience', { claims })
     if (route?.checkRevocation !== false) {
       const revocations = this.#options.revocations
       // The claims object itself carries jti and sid: no lookup object is built per request.
-      if (revocations.isRevoked(claims)) throw new AuthError('revoked')
+      if (revocations.isRevoked(claims)) throw new AuthError('revoked', { claims })
       if (!this.#options.failOpen && revocations.staleness > this.#options.maxStaleness) {
-        throw new AuthError('revocations_stale')
+        throw new AuthError('revocations_stale', { claims })
       }
     }
     const scopes = route?.scopes
     if (scopes === undefined) return
     for (const scope of scopes) {
       // RFC 6750 3.1: insufficient_scope names the scope the resource needs.
-      if (!claims.scope.includes(scope)) throw new AuthError('insufficient_scope', { scope: scopes.join(' ') })
+      if (!claims.scope.includes(scope)) throw new AuthError('insufficient_scope', { scope: scopes.join(' '), claims })
     }
   }
 

@@ -9,16 +9,20 @@ import { IssuerMismatchError, TokenVerifier, type AuthOptions } from '@gatehouse
 import type { Clock, RevocationList } from '@gatehouse/fastify-auth/revocation'
 import { withSignalSources } from '@gatehouse/fastify-auth/ssf'
 import { proxyTrust } from '@gatehouse/shared/trust-proxy'
+import { traceRequests } from '@gatehouse/shared/tracing'
+import { operationalServer } from '@gatehouse/shared/admin'
+import { packageVersion } from '@gatehouse/shared/cli'
 import { listenerOptions, type TlsMaterial } from '@gatehouse/shared/tls'
 import type { GatewayConfig, RouteConfig } from './config.ts'
 import { GatewayError, replyWithError } from './errors.ts'
 import { holdContinue } from './expect-continue.ts'
 import { closeSessionsOnClose } from './http2-sessions.ts'
 import { healthRoutes, KeyReadiness } from './health.ts'
-import { loggerOptions, RequestLog, requestId } from './logging.ts'
+import { loggerOptions, RequestLog, requestIdentity } from './logging.ts'
 import { logoutRoute } from './logout.ts'
 import { GatewayMetrics } from './metrics.ts'
 import { proxyRoutes } from './proxy.ts'
+import { tracer } from './tracing.ts'
 import { createRevocations, firstSync, signalSources, type RevocationSetup } from './revocations.ts'
 import { configWarnings } from './load-config.ts'
 import type { CompiledRoute, Limiter, RouteTable } from './route-table.ts'
@@ -121,8 +125,8 @@ function givenRevocations (config: GatewayConfig, list: RevocationList, log: Fas
 }
 
 export async function build (config: GatewayConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
-  const metrics = new GatewayMetrics()
-  const requestLog = new RequestLog(metrics)
+  const metrics = new GatewayMetrics(packageVersion(new URL('../package.json', import.meta.url)))
+  const requestLog = new RequestLog(metrics, config.admin === undefined)
   const app = Fastify({
     // Requests are counted by the log controller, which Fastify calls only with a logger: a
     // silent one stands in for `false`.
@@ -130,8 +134,9 @@ export async function build (config: GatewayConfig, options: BuildOptions = {}):
     logController: requestLog,
     // Requests Fastify refuses before routing (a malformed URL) still get our error shape.
     frameworkErrors: (error, request, reply) => { replyWithError(error, request, reply) },
-    genReqId: requestId,
     trustProxy: proxyTrust(config.trustProxy),
+    // Request ids and client IPs on every request's log lines.
+    ...requestIdentity(proxyTrust(config.trustProxy)),
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
     // HTTP/2 only towards clients: reply-from calls upstreams over HTTP/1.1 and drops the
@@ -188,6 +193,8 @@ async function assemble (app: FastifyInstance, config: GatewayConfig, { metrics,
 
   app.decorateRequest('auth', null)
   app.decorateRequest('gatewayRoute', null)
+  // A span per request while an OpenTelemetry SDK is registered (docs/operations.md, Tracing).
+  traceRequests(app, tracer)
   app.setErrorHandler(replyWithError)
   holdContinue(app)
   app.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ error: 'not_found' }))
@@ -231,7 +238,8 @@ async function assemble (app: FastifyInstance, config: GatewayConfig, { metrics,
     failOpen: config.revocation.failOpen,
     metrics
   })
-  await app.register(healthRoutes({ ...deps, verifier, websockets, signals: setup.signals }, keys))
+  // On the public port, or on the admin listener when `admin` is set.
+  await operationalServer(app, config.admin, healthRoutes({ ...deps, verifier, websockets, signals: setup.signals }, keys))
   if (config.client !== undefined) await app.register(logoutRoute({ ...deps, verifier }, config.client))
   else app.log.warn({}, `no client configured: POST ${config.logout.path} (logout) is disabled`)
   await app.register(proxyRoutes({ ...deps, verifier, websockets }))

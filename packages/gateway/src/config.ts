@@ -4,6 +4,7 @@
  * Rules across fields (duplicate prefixes, ...) live in load-config.ts.
  */
 import { Type, type Static } from '@sinclair/typebox'
+import { AdminSchema } from '@gatehouse/shared/admin'
 import { RedisSchema } from '@gatehouse/shared/redis-schema'
 import { TrustProxySchema } from '@gatehouse/shared/trust-proxy'
 import { tlsSchema } from '@gatehouse/shared/tls'
@@ -64,6 +65,7 @@ export const GatewayConfigSchema = Type.Object({
     // Optional in the type (the loader still fills the default): configs built by hand need not say it.
     http2: Type.Optional(Type.Boolean({ default: false, description: 'Also serve HTTP/2 to clients that offer it (ALPN); HTTP/1.1 clients are still served on the same port. Needs `tls`. Upstreams are still called over HTTP/1.1.' }))
   }, { ...Strict, default: {}, description: 'Where the HTTP server listens.' }),
+  admin: Type.Optional(AdminSchema),
   issuer: HttpUrl('The issuer (`iss`); keys come from its discovery document and JWKS.'),
   client: Type.Optional(Type.Object({
     id: Type.String({ minLength: 1, description: 'The gateway\'s `client_id` at the issuer (a client with `revokesAnyToken: true`).' }),

@@ -5,6 +5,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { AuthError, sendAuthError } from '@gatehouse/fastify-auth'
+import { audit } from '@gatehouse/shared/audit'
 
 export type GatewayErrorCode =
   | 'invalid_request' | 'forbidden' | 'not_found' | 'method_not_allowed' | 'rate_limited' | 'bad_gateway'
@@ -53,7 +54,15 @@ function fromFastifyError (error: FastifyError): GatewayError | undefined {
 /** The one error handler (`app.setErrorHandler`), also used for framework errors. */
 export function replyWithError (error: Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (isAuthError(error)) {
-    request.log.info({ reason: error.reason }, 'token refused')
+    // Whose token it was is known when only this request's checks refused it (AuthError.claims).
+    const claims = error.claims
+    audit(request.log, 'token.refused', {
+      reason: error.reason,
+      status: error.status,
+      route: request.gatewayRoute?.id ?? request.routeOptions.url,
+      ip: request.ip,
+      ...(claims === undefined ? {} : { client_id: claims.client_id, sub: claims.sub, jti: claims.jti, sid: claims.sid })
+    })
     return sendAuthError(reply, error)
   }
   const mapped = error instanceof GatewayError ? error : fromFastifyError(error as FastifyError)

@@ -3,7 +3,7 @@
  * and the revocation mirror is within its staleness bound) and the Prometheus text endpoint.
  */
 import type { FastifyInstance } from 'fastify'
-import { CONTENT_TYPE } from '@gatehouse/shared/prometheus'
+import { CONTENT_TYPE } from '@gatehouse/shared/metrics'
 import type { TokenVerifier } from '@gatehouse/fastify-auth'
 import type { RevocationList } from '@gatehouse/fastify-auth/revocation'
 import type { GatewayConfig } from './config.ts'
@@ -83,7 +83,7 @@ export function healthRoutes (deps: HealthDeps, keys: KeyReadiness) {
       return await reply.header('cache-control', 'no-store').send({ status: 'ready' })
     })
     app.get(deps.config.metrics.path, async (_request, reply) => {
-      const text = deps.metrics.render({
+      const text = await deps.metrics.render({
         revocationListSize: () => deps.revocations.size,
         revocationStaleness: () => deps.revocations.staleness,
         revocationPendingWrites: () => deps.revocations.pendingWrites ?? 0,

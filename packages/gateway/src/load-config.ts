@@ -27,7 +27,8 @@ export function isUnder (path: string, prefix: string): boolean {
 
 /** The paths the gateway answers itself; no route may take them. */
 export function ownPaths (config: GatewayConfig): string[] {
-  return ['/healthz', '/readyz', config.metrics.path, config.logout.path]
+  // With an admin listener the probes and metrics live there, and routes may take their paths.
+  return config.admin === undefined ? ['/healthz', '/readyz', config.metrics.path, config.logout.path] : [config.logout.path]
 }
 
 /** Rules across fields. */
@@ -42,6 +43,7 @@ export function checkGatewayConfig (config: GatewayConfig): ConfigRuleViolation[
   // Clients speak HTTP/2 only over TLS (browsers never without it; no cleartext h2c here).
   if (config.listen.http2 === true && config.listen.tls === undefined) problem(['listen', 'http2'], 'needs listen.tls (HTTP/2 is offered to clients through TLS)')
   problems.push(...checkTrustProxy(config.trustProxy))
+  if (config.admin !== undefined && config.admin.listen.host === config.listen.host && config.admin.listen.port === config.listen.port && config.listen.port !== 0) problem(['admin', 'listen', 'port'], 'is the public port: the admin listener needs a port of its own')
   for (const own of ['/healthz', '/readyz']) {
     if (config.metrics.path === own) problem(['metrics', 'path'], `${own} is taken by the health checks`)
     if (config.logout.path === own) problem(['logout', 'path'], `${own} is taken by the health checks`)

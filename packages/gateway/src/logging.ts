@@ -8,7 +8,7 @@ import { redactUrl } from '@gatehouse/shared/logging'
 import type { GatewayMetrics } from './metrics.ts'
 
 // Shared with the issuer; re-exported so this app imports its logging from one place.
-export { loggerOptions, redactUrl, requestId } from '@gatehouse/shared/logging'
+export { loggerOptions, redactUrl, requestIdentity } from '@gatehouse/shared/logging'
 
 const PROBES = new Set(['/healthz', '/readyz'])
 
@@ -19,16 +19,19 @@ const PROBES = new Set(['/healthz', '/readyz'])
 export class RequestLog extends LogController {
   readonly #metrics: GatewayMetrics
 
-  constructor (metrics: GatewayMetrics) {
-    super({ disableRequestLogging: (request: FastifyRequest) => PROBES.has(request.url) })
+  /** `probesHere`: the probes are served on this port (no admin listener), so not logged. */
+  constructor (metrics: GatewayMetrics, probesHere = true) {
+    super({ disableRequestLogging: (request: FastifyRequest) => probesHere && PROBES.has(request.url) })
     this.#metrics = metrics
   }
 
   override incomingRequest (): void {}
 
   override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    const route = request.gatewayRoute?.id ?? '(none)'
-    this.#metrics.countRequest(route, reply.statusCode)
+    // A route's name; the gateway's own paths by their path; (none) when nothing matched.
+    const own = request.routeOptions.url
+    const route = request.gatewayRoute?.id ?? (own === undefined || own === '/*' ? '(none)' : own)
+    this.#metrics.countRequest(route, reply.statusCode, reply.elapsedTime / 1000)
     if (this.isLogDisabled(request)) return
     const line: Record<string, unknown> = { method: request.method, url: redactUrl(request.url), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }
     if (request.gatewayRoute !== null) line.route = route

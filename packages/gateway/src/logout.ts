@@ -13,12 +13,13 @@
  * in Redis for the other gateways.
  */
 import type { FastifyInstance } from 'fastify'
-import { readBearerToken, type AccessClaims, type TokenVerifier } from '@gatehouse/fastify-auth'
+import { isAuthError, readBearerToken, type AccessClaims, type TokenVerifier } from '@gatehouse/fastify-auth'
+import { audit } from '@gatehouse/shared/audit'
 import type { RevocationList } from '@gatehouse/fastify-auth/revocation'
 import { notifyAll, type Notification } from '@gatehouse/shared/backchannel'
 import type { GatewayConfig } from './config.ts'
 import { CorsPolicy, isPreflight } from './cors.ts'
-import { unavailable } from './errors.ts'
+import { GatewayError, unavailable } from './errors.ts'
 import type { GatewayMetrics } from './metrics.ts'
 import { endSession } from './session-end.ts'
 import type { GatewayState } from './state.ts'
@@ -40,6 +41,11 @@ export interface LogoutSummary {
   session_ended: boolean
   sid: string | null
   notified: Notification[]
+}
+
+/** The ids of the token a logout is for (never the token). */
+function whose (claims: AccessClaims): { client_id: string, sub: string, jti: string, sid: string | undefined } {
+  return { client_id: claims.client_id, sub: claims.sub, jti: claims.jti, sid: claims.sid }
 }
 
 /** Every (receiver, audience) the current routes register for back-channel logout. */
@@ -111,6 +117,11 @@ export function logoutRoute (deps: LogoutDeps, client: { id: string, secret: str
           return logoutToken === undefined ? [] : [{ uri, logoutToken }]
         })
         const notified = await notifyAll(targets, { timeout, retries: config.logout.retry })
+        for (const n of notified) {
+          const delivery = { uri: n.uri, status: n.status, sid: claims.sid, sub: claims.sub }
+          if (n.ok) audit(request.log, 'backchannel_logout.delivered', delivery)
+          else audit(request.log, 'backchannel_logout.failed', { ...delivery, reason: n.status === null ? 'no_answer' : 'refused' }, 'warn')
+        }
         await here
         // Other gateways learn of a logout only through Redis, and this gateway can vouch only
         // for its own write (the issuer's may be queued just the same): until Redis has it,
@@ -119,11 +130,16 @@ export function logoutRoute (deps: LogoutDeps, client: { id: string, secret: str
           throw unavailable('the session is ended and this gateway refuses the token, but Redis has not taken the revocation yet, so other gateways may not know of it; retry the logout')
         }
         deps.metrics.countLogout('ok')
-        request.log.info({ session_ended: ended.ended, has_sid: ended.sid !== null, notified: notified.length, failed: notified.filter((n) => !n.ok).length }, 'logout')
+        audit(request.log, 'logout.succeeded', { ...whose(claims), ip: request.ip, ended: ended.ended, notified: notified.length, failed: notified.filter((n) => !n.ok).length })
         reply.header('cache-control', 'no-store')
         return { revoked: true, session_ended: ended.ended, sid: ended.sid, notified }
       } catch (err) {
         deps.metrics.countLogout('failed')
+        // A refused token has its own line (token.refused, from the error handler).
+        if (!isAuthError(err)) {
+          const reason = err instanceof GatewayError ? err.code : 'server_error'
+          audit(request.log, 'logout.failed', { ...(request.auth == null ? {} : whose(request.auth)), ip: request.ip, reason }, 'warn')
+        }
         throw err
       }
     })

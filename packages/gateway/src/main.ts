@@ -6,6 +6,9 @@
  * start policy in @gatehouse/shared/cli); the issuer's keys may come later (/readyz 503).
  */
 import { IssuerMismatchError } from '@gatehouse/fastify-auth'
+import { listenAdmin } from '@gatehouse/shared/admin'
+import { packageVersion } from '@gatehouse/shared/cli'
+import { startTracing } from '@gatehouse/shared/tracing'
 import { loadTls } from '@gatehouse/shared/tls'
 import { CertificateReloader } from '@gatehouse/shared/tls-reloader'
 import { build } from './app.ts'
@@ -18,6 +21,9 @@ const SHUTDOWN_GRACE_MS = 30_000
 export async function serve (file: string): Promise<void> {
   const config = loadGatewayConfig(file)
   const tls = loadTls(config.listen.tls, file)
+  // OTEL_* variables switch tracing on (docs/operations.md, Tracing); without them no SDK is
+  // loaded. Before the app: its hooks and Redis clients are traced only when an SDK is there.
+  const tracing = await startTracing({ name: 'gatehouse-gateway', version: packageVersion(new URL('../package.json', import.meta.url)) })
   const app = await build(config, tls === undefined ? {} : { tls }).catch((err: unknown) => {
     throw err instanceof IssuerMismatchError ? issuerMismatchProblem(file, err) : err
   })
@@ -27,6 +33,11 @@ export async function serve (file: string): Promise<void> {
     reloader.close()
     certificates?.close()
   })
+  if (tracing !== undefined) {
+    tracing.logTo(app.log)
+    // Spans still buffered are sent before the process exits.
+    app.addHook('onClose', async () => { await tracing.shutdown() })
+  }
 
   let closing = false
   const shutdown = (signal: string): void => {
@@ -51,6 +62,7 @@ export async function serve (file: string): Promise<void> {
     certificates?.reload('SIGHUP', true)
   })
   await app.listen({ host: config.listen.host, port: config.listen.port })
+  await listenAdmin(app, config.admin)
   reloader.watch()
   certificates?.watch()
 }

@@ -9,7 +9,9 @@
  *
  * Per request, in order: normalise the path (before anything looks at it), find the route,
  * check the token (scopes per method), apply the rate limit, send a `100 Continue` if the client
- * waits for one, forward with the identity headers.
+ * waits for one, forward with the identity headers. While tracing, the request's span gets the
+ * route and the token check's outcome, and the upstream call is a child span whose context the
+ * upstream receives as `traceparent` (tracing.ts).
  */
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { RetryDetails } from '@fastify/reply-from'
@@ -23,6 +25,7 @@ import { rewriteResponseHeaders } from './forward-headers.ts'
 import type { GatewayMetrics } from './metrics.ts'
 import { normalisePath } from './normalise-path.ts'
 import type { GatewayState } from './state.ts'
+import { endUpstreamSpan, noteAuth, noteRoute, startUpstreamSpan, withTraceContext } from './tracing.ts'
 
 export interface ProxyDeps {
   /** The table in force now; read once per request. */
@@ -81,6 +84,8 @@ export function proxyRoutes (deps: ProxyDeps) {
       const route = state.table.match(target.path)
       if (route === undefined) throw NOT_FOUND
       request.gatewayRoute = route
+      const span = request.traceSpan
+      if (span !== null) noteRoute(span, request.method, route.id)
       const upgrade = isUpgrade(request)
       if (upgrade && route.config.websocket === undefined) throw badRequest('this route takes no WebSocket connections')
       // CORS first: a preflight carries no token (cors.ts).
@@ -104,7 +109,15 @@ export function proxyRoutes (deps: ProxyDeps) {
         rewriteHeaders = corsResponse
       }
       let claims: AccessClaims | null = null
-      if (auth !== null) claims = request.auth = await deps.verifier.verifyAuthorization(upgrade ? upgradeAuthorization(request) : request.headers.authorization, auth)
+      if (auth !== null) {
+        const checking = performance.now()
+        const check = deps.verifier.verifyAuthorization(upgrade ? upgradeAuthorization(request) : request.headers.authorization, auth)
+        try {
+          claims = request.auth = await (span === null ? check : noteAuth(span, check))
+        } finally {
+          deps.metrics.observeTokenCheck(route.id, (performance.now() - checking) / 1000)
+        }
+      }
       if (route.limiter !== undefined) await route.limiter(request, reply)
       sendContinue(request, reply)
 
@@ -114,7 +127,7 @@ export function proxyRoutes (deps: ProxyDeps) {
         return await deps.websockets.proxy(request, reply, {
           upstream,
           path: route.upstreamPath(upstream, target.path) + target.query,
-          headers: state.rewriteHeaders(request, request.headers as IncomingHttpHeaders, claims, forwardAuthorization),
+          headers: withTraceContext(span, state.rewriteHeaders(request, request.headers as IncomingHttpHeaders, claims, forwardAuthorization)),
           claims,
           route: route.id,
           maxMessageSize: route.config.websocket?.maxMessageSize ?? 0,
@@ -122,16 +135,21 @@ export function proxyRoutes (deps: ProxyDeps) {
         })
       }
       const started = performance.now()
+      const upstreamSpan = span === null ? null : startUpstreamSpan(request.method, route.id, upstream)
       return reply.from(upstream.origin + route.upstreamPath(upstream, target.path), {
         timeout: route.timeout,
         retryDelay,
-        rewriteRequestHeaders: (_req, headers) => state.rewriteHeaders(request, headers as IncomingHttpHeaders, claims, forwardAuthorization),
+        rewriteRequestHeaders: (_req, headers) => withTraceContext(upstreamSpan, state.rewriteHeaders(request, headers as IncomingHttpHeaders, claims, forwardAuthorization)),
         rewriteHeaders,
         onResponse: (_req, rep, res) => {
           deps.metrics.observeUpstream(route.id, (performance.now() - started) / 1000)
+          if (upstreamSpan !== null) endUpstreamSpan(upstreamSpan, rep.statusCode)
           rep.send(res.stream)
         },
-        onError: (_rep, { error }) => { upstreamError(reply, error) }
+        onError: (_rep, { error }) => {
+          if (upstreamSpan !== null) endUpstreamSpan(upstreamSpan, error)
+          upstreamError(reply, error)
+        }
       })
     })
   }

@@ -28,6 +28,7 @@
 import { ServerResponse, type IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { audit } from '@gatehouse/shared/audit'
 import WebSocket, { WebSocketServer } from 'ws'
 import type { AccessClaims, TokenVerifier } from '@gatehouse/fastify-auth'
 import type { Clock, RevocationList } from '@gatehouse/fastify-auth/revocation'
@@ -346,7 +347,7 @@ export class WebSocketProxy {
       if (reason === undefined) continue
       this.#open.delete(connection)
       this.closedInvalid++
-      this.#app.log.info({ route: connection.route, reason, jti: claims.jti }, 'WebSocket closed: token no longer valid')
+      audit(this.#app.log, 'websocket.closed', { route: connection.route, reason: reason.replace(/ /g, '_'), client_id: claims.client_id, sub: claims.sub, jti: claims.jti, sid: claims.sid })
       connection.client.close(1008, reason)
       connection.upstream.close(1000, reason)
     }

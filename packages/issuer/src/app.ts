@@ -8,6 +8,9 @@ import cookie from '@fastify/cookie'
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import { proxyTrust } from '@gatehouse/shared/trust-proxy'
+import { traceRequests } from '@gatehouse/shared/tracing'
+import { operationalServer } from '@gatehouse/shared/admin'
+import { packageVersion } from '@gatehouse/shared/cli'
 import { listenerOptions, type TlsMaterial } from '@gatehouse/shared/tls'
 import { systemClock, type Clock } from './clock.ts'
 import { compileDirectory } from './clients.ts'
@@ -17,7 +20,7 @@ import type { IssuerContext } from './context.ts'
 import { ScopePolicy } from './checks/scope.ts'
 import { replyWithError } from './errors.ts'
 import { keyManagerFor, keyWarnings } from './keys/key-manager.ts'
-import { loggerOptions, RequestLog, requestId } from './logging.ts'
+import { loggerOptions, RequestLog, requestIdentity } from './logging.ts'
 import { TokenService } from './tokens/token-service.ts'
 import type { IssuerStores } from './stores/types.ts'
 import { createStores } from './stores/index.ts'
@@ -38,6 +41,7 @@ import { clientAuthentication } from './checks/client-auth.ts'
 import { retryAfterOnLock } from './checks/failure-limit.ts'
 import { isSecure } from './session/cookies.ts'
 import { registerCors } from './cors.ts'
+import { describeRequest, tracer } from './tracing.ts'
 
 export interface BuildOptions {
   /** Stores to use; by default created from the config (memory, or Redis when configured). */
@@ -64,23 +68,23 @@ declare module 'fastify' {
 
 export async function build (config: IssuerConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
   const clock = options.clock ?? systemClock
-  const metrics = new IssuerMetrics()
-  const requestLog = new RequestLog()
+  const metrics = new IssuerMetrics(packageVersion(new URL('../package.json', import.meta.url)))
+  const requestLog = new RequestLog(metrics)
   const app = Fastify({
-    logger: options.logger ?? loggerOptions(config.log.level),
+    // Requests are counted by the log controller, which Fastify calls only with a logger: a
+    // silent one stands in for `false`.
+    logger: options.logger === false ? { level: 'silent' } : options.logger ?? loggerOptions(config.log.level),
     logController: requestLog,
     // Requests Fastify refuses before routing (a malformed URL) still get our error shape,
     // a request id and their log line.
     frameworkErrors: (error, request, reply) => {
       reply.header('x-request-id', request.id).header('x-content-type-options', 'nosniff')
-      reply.raw.once('finish', () => {
-        metrics.countRequest('(none)', reply.statusCode)
-        requestLog.requestCompleted(null, request, reply)
-      })
+      reply.raw.once('finish', () => { requestLog.requestCompleted(null, request, reply) })
       replyWithError(error, request, reply)
     },
-    genReqId: requestId,
     trustProxy: proxyTrust(config.trustProxy),
+    // Request ids and client IPs on every request's log lines.
+    ...requestIdentity(proxyTrust(config.trustProxy)),
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
     ...listenerOptions(options.tls)
@@ -105,6 +109,8 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
   app.decorate('issuer', ctx)
   app.decorateRequest('clientId', null)
   app.decorateRequest('client', null)
+  // A span per request while an OpenTelemetry SDK is registered (docs/operations.md, Tracing).
+  traceRequests(app, tracer, describeRequest)
 
   try {
     await stores.revocations.ready()
@@ -135,7 +141,6 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
   app.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ error: 'not_found' }))
   // A callback hook, not an async one: this runs on every response.
   app.addHook('onSend', (request, reply, payload, done) => {
-    metrics.countRequest(request.routeOptions.url ?? '(none)', reply.statusCode)
     reply.header('x-request-id', request.id)
     reply.header('x-content-type-options', 'nosniff')
     done(null, payload)
@@ -158,7 +163,8 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
 
   const cookieSecret = config.session.cookieSecret ?? await stores.keys.sharedSecret('cookie', () => randomBytes(32).toString('base64url'))
   await registerCors(app, directory.clients)
-  await app.register(healthRoutes(ctx))
+  // On the public port, or on the admin listener when `admin` is set.
+  await operationalServer(app, config.admin, healthRoutes(ctx))
   await app.register(discoveryRoutes(ctx))
   if (config.sharedSignals.enabled) await app.register(ssfRoutes(ctx))
   await app.register(async (api) => {

@@ -3,6 +3,7 @@
  * the documented reference. `additionalProperties: false` everywhere, so a typo fails at boot.
  */
 import { Type, type Static } from '@sinclair/typebox'
+import { AdminSchema } from '@gatehouse/shared/admin'
 import { RedisSchema } from '@gatehouse/shared/redis-schema'
 import { TrustProxySchema } from '@gatehouse/shared/trust-proxy'
 import { tlsSchema } from '@gatehouse/shared/tls'
@@ -59,6 +60,7 @@ export const IssuerConfigSchema = Type.Object({
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 4000, description: 'Port to listen on.' }),
     tls: Type.Optional(tlsSchema('Serve https on this port, no proxy needed. The certificate is reloaded when its files change (new connections get it; a pair that does not load is logged and the old one keeps serving). `issuer` must then be an https URL: a mismatch is refused at start, since every endpoint the discovery document names is reached through it. The session cookies are `Secure` and `__Host-` prefixed, as with any https `issuer`.'))
   }, { ...Strict, default: {}, description: 'Where the HTTP server listens.' }),
+  admin: Type.Optional(AdminSchema),
   dataDir: Type.String({ default: '.data/issuer', description: 'Embedded store: where signing keys are kept (mode 0600). Relative to the config file.' }),
   redis: Type.Optional(RedisSchema),
   keys: Type.Object({

@@ -62,6 +62,7 @@ export function checkIssuerConfig (config: IssuerConfig): ConfigRuleViolation[] 
       if (problem !== undefined) problems.push({ path: at('webOrigins', j), message: `"${o}" ${problem}, or + for the origins of the redirect URIs` })
     })
   })
+  if (config.admin !== undefined && config.admin.listen.host === config.listen.host && config.admin.listen.port === config.listen.port && config.listen.port !== 0) problems.push({ path: ['admin', 'listen', 'port'], message: 'is the public port: the admin listener needs a port of its own' })
   // The issuer's own paths: a metrics path on one of them would stop the server from starting.
   const metricsPath = config.metrics.path
   if (['/', '/healthz', '/readyz'].includes(metricsPath) || /^\/(oauth2|\.well-known)(\/|$)/.test(metricsPath)) {

@@ -7,6 +7,9 @@
  */
 import { dirname } from 'node:path'
 import type { KeyChange } from '@gatehouse/fastify-auth/revocation'
+import { listenAdmin } from '@gatehouse/shared/admin'
+import { packageVersion } from '@gatehouse/shared/cli'
+import { startTracing } from '@gatehouse/shared/tracing'
 import { loadTls } from '@gatehouse/shared/tls'
 import { CertificateReloader } from '@gatehouse/shared/tls-reloader'
 import { build } from './app.ts'
@@ -19,9 +22,17 @@ import pino from 'pino'
 export async function serve (file: string): Promise<void> {
   const config = loadIssuerConfig(file)
   const tls = loadTls(config.listen.tls, file)
+  // OTEL_* variables switch tracing on (docs/operations.md, Tracing); without them no SDK is
+  // loaded. Before the app: its hooks and Redis clients are traced only when an SDK is there.
+  const tracing = await startTracing({ name: 'gatehouse-issuer', version: packageVersion(new URL('../package.json', import.meta.url)) })
   const app = await build(config, { baseDir: dirname(file), ...(tls === undefined ? {} : { tls }) })
   const certificates = tls === undefined ? undefined : new CertificateReloader(app.server, tls, app.log)
   app.addHook('onClose', async () => { certificates?.close() })
+  if (tracing !== undefined) {
+    tracing.logTo(app.log)
+    // Spans still buffered are sent before the process exits.
+    app.addHook('onClose', async () => { await tracing.shutdown() })
+  }
   let closing = false
   const shutdown = (signal: string): void => {
     if (closing) return
@@ -41,6 +52,7 @@ export async function serve (file: string): Promise<void> {
     else app.log.info({}, 'SIGHUP: nothing to reload (the configuration is read at start; certificates are reloaded when listen.tls is set)')
   })
   await app.listen({ host: config.listen.host, port: config.listen.port })
+  await listenAdmin(app, config.admin)
   certificates?.watch()
 }
 

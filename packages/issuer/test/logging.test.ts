@@ -16,7 +16,8 @@ type LoggerOptions = Exclude<NonNullable<FastifyServerOptions['logger']>, boolea
 const chunks: string[] = []
 const stream = { write: (chunk: string): void => { chunks.push(chunk) } }
 const logger: LoggerOptions = { ...(loggerOptions('info') as LoggerOptions), stream }
-const { url } = await startIssuer(t, 'memory', '', { logger })
+// The test's requests come from loopback, trusted as a proxy here: its X-Request-Id is kept.
+const { url } = await startIssuer(t, 'memory', 'trustProxy: [loopback]', { logger })
 
 const logText = (): string => chunks.join('')
 const logLines = (): Array<Record<string, unknown>> => chunks.join('').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>)
@@ -121,7 +122,13 @@ t.test('every logged request has exactly one "request completed" line with its i
   t.ok(logLines().some((l) => l.msg === 'request completed' && l.client_id === 'cli' && l.reqId === first.id), 'control: the log does hold the request details (the authenticated client)')
 })
 
-t.test('an incoming X-Request-Id is reused and echoed; otherwise one is made', async (t) => {
+t.test('every line of a request carries its id and the client\'s IP', async (t) => {
+  const ofRequests = logLines().filter((l) => l.reqId !== undefined)
+  t.ok(ofRequests.length > sent.length, `${ofRequests.length} lines`)
+  t.ok(ofRequests.every((l) => l.ip === '127.0.0.1'), 'each with ip')
+})
+
+t.test('a trusted proxy\'s X-Request-Id is reused and echoed; otherwise one is made', async (t) => {
   for (const s of sent.filter((s) => s.sentId !== undefined && s !== insane)) {
     t.equal(s.id, s.sentId, `${s.label}: echoed`)
   }

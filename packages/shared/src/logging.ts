@@ -3,6 +3,8 @@
  * Authorization and cookie headers are redacted; token-bearing query values are masked.
  */
 import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import proxyAddr from '@fastify/proxy-addr'
 import type { FastifyServerOptions, RawRequestDefaultExpression } from 'fastify'
 
 /** Query parameters whose values are secrets (matched on the decoded name, any case). */
@@ -40,10 +42,29 @@ function isSecretName (raw: string): boolean {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
-/** Reuses a sane incoming X-Request-Id, so one id follows the request through, else a new one. */
-export function requestId (request: RawRequestDefaultExpression): string {
-  const incoming = request.headers['x-request-id']
-  return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
+/** Whether a peer address is one of the trusted proxies (`proxyTrust`), or false for none. */
+export type ProxyTrust = false | ((address: string) => boolean)
+
+/**
+ * Fastify's `genReqId` and `childLoggerFactory` for a `trustProxy` setting: every request log
+ * line carries the request id and the client's IP.
+ * - The id is the incoming `X-Request-Id` only when a trusted proxy sent it (and it is sane):
+ *   anyone else could pick ids to forge or muddle a trail. Otherwise a new UUID.
+ * - The IP is what `request.ip` says: the peer, or with trusted proxies the right-most
+ *   X-Forwarded-For entry that is not one of them.
+ */
+export function requestIdentity (trust: ProxyTrust): Pick<FastifyServerOptions, 'genReqId' | 'childLoggerFactory'> {
+  const trusted = (raw: RawRequestDefaultExpression): boolean => trust !== false && trust(raw.socket.remoteAddress ?? '')
+  return {
+    genReqId: (raw) => {
+      const incoming = raw.headers['x-request-id']
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) && trusted(raw) ? incoming : randomUUID()
+    },
+    childLoggerFactory: function (logger, bindings, options, raw) {
+      const ip = trust === false ? raw.socket.remoteAddress : proxyAddr(raw as IncomingMessage, (address) => trust(address))
+      return logger.child({ ...bindings, ip }, options)
+    }
+  }
 }
 
 /** pino options: level, redaction, and a request serializer that keeps only safe fields. */

@@ -6,6 +6,7 @@
 import { Redis, Cluster, type ClusterNode, type ClusterOptions, type Command, type RedisOptions } from 'ioredis'
 import { DEFAULT_COMMAND_TIMEOUT_MS } from './redis-schema.ts'
 import { UnusableStoreError } from './store-error.ts'
+import { traceRedisCommands } from './tracing.ts'
 
 /** A standalone/Sentinel client or a Cluster client. */
 export type RedisClient = Redis | Cluster
@@ -89,7 +90,8 @@ class BoundedCluster extends Cluster {
 
 /**
  * Creates the client; it connects at once and reconnects on its own. Attach an 'error'
- * listener (to log): without one ioredis prints every failed reconnect to stderr.
+ * listener (to log): without one ioredis prints every failed reconnect to stderr. While an
+ * OpenTelemetry SDK is registered, its commands are traced (tracing.ts).
  */
 export function createRedisClient (config: RedisConnectionOptions): RedisClient {
   const chosen = [config.url, config.sentinel, config.cluster].filter((v) => v !== undefined)
@@ -98,16 +100,16 @@ export function createRedisClient (config: RedisConnectionOptions): RedisClient 
   }
   const commandTimeout = config.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS
   const options: RedisOptions = { ...DEFAULTS, commandTimeout, ...config.options }
-  if (config.url !== undefined) return new Redis(config.url, options)
+  if (config.url !== undefined) return traceRedisCommands(new Redis(config.url, options))
   if (config.sentinel !== undefined) {
     const { name, sentinels } = config.sentinel
     if (sentinels.length === 0) throw new TypeError('redis: sentinel.sentinels is empty')
-    return new Redis({ ...options, ...config.sentinel.options, name, sentinels })
+    return traceRedisCommands(new Redis({ ...options, ...config.sentinel.options, name, sentinels }))
   }
   const { nodes, options: clusterOptions = {} } = config.cluster!
   if (nodes.length === 0) throw new TypeError('redis: cluster.nodes is empty')
   const redisOptions = { ...options, ...(clusterOptions.redisOptions as RedisOptions | undefined) }
-  return new BoundedCluster(nodes, { ...clusterOptions, redisOptions } as ClusterOptions)
+  return traceRedisCommands(new BoundedCluster(nodes, { ...clusterOptions, redisOptions } as ClusterOptions))
 }
 
 /**

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { loggerOptions, redactUrl, requestId } from '../src/logging.ts'
+import { loggerOptions, redactUrl, requestIdentity } from '../src/logging.ts'
 
 t.test('redactUrl masks every secret-bearing query value, and only those', async (t) => {
   t.equal(redactUrl('/oauth2/token'), '/oauth2/token')
@@ -21,12 +21,30 @@ t.test('redactUrl compares names once decoded: every secret parameter, sent enco
   t.equal(redactUrl('/x?tokens=kept&state=token'), '/x?tokens=kept&state=token', 'only whole names, never values')
 })
 
-t.test('requestId reuses a sane incoming id, else makes one', async (t) => {
-  const of = (id: unknown): string => requestId({ headers: { 'x-request-id': id } } as never)
-  t.equal(of('abc-123.x:y'), 'abc-123.x:y')
-  t.match(of('<script>'), /^[0-9a-f-]{36}$/)
-  t.match(of('x'.repeat(129)), /^[0-9a-f-]{36}$/)
-  t.match(of(undefined), /^[0-9a-f-]{36}$/)
+t.test('request ids: a trusted proxy\'s sane one is kept, anyone else\'s replaced', async (t) => {
+  const raw = (id: unknown, peer: string): never => ({ headers: { 'x-request-id': id }, socket: { remoteAddress: peer } }) as never
+  const behindProxy = requestIdentity((address) => address === '10.0.0.5').genReqId as (raw: never) => string
+  t.equal(behindProxy(raw('abc-123.x:y', '10.0.0.5')), 'abc-123.x:y', 'from the proxy: kept')
+  t.match(behindProxy(raw('abc-123.x:y', '203.0.113.9')), /^[0-9a-f-]{36}$/, 'from a client: replaced (it could forge a trail)')
+  t.match(behindProxy(raw('<script>', '10.0.0.5')), /^[0-9a-f-]{36}$/, 'not sane: replaced')
+  t.match(behindProxy(raw('x'.repeat(129), '10.0.0.5')), /^[0-9a-f-]{36}$/)
+  t.match(behindProxy(raw(undefined, '10.0.0.5')), /^[0-9a-f-]{36}$/)
+  const noProxy = requestIdentity(false).genReqId as (raw: never) => string
+  t.match(noProxy(raw('abc', '127.0.0.1')), /^[0-9a-f-]{36}$/, 'without trusted proxies: always a new one')
+})
+
+t.test('every request\'s logger carries the client IP: the peer, or behind a trusted proxy the client it names', async (t) => {
+  const childBindings = (trust: Parameters<typeof requestIdentity>[0], peer: string, forwardedFor?: string): Record<string, unknown> => {
+    let bound: Record<string, unknown> = {}
+    const logger = { child: (bindings: Record<string, unknown>) => { bound = bindings; return logger } }
+    const factory = requestIdentity(trust).childLoggerFactory as unknown as (l: unknown, b: object, o: object, raw: unknown) => unknown
+    factory(logger, { reqId: 'r1' }, {}, { headers: forwardedFor === undefined ? {} : { 'x-forwarded-for': forwardedFor }, socket: { remoteAddress: peer }, connection: { remoteAddress: peer } })
+    return bound
+  }
+  t.same(childBindings(false, '203.0.113.9', '6.6.6.6'), { reqId: 'r1', ip: '203.0.113.9' }, 'no trusted proxy: the peer, whatever X-Forwarded-For says')
+  const proxy = (address: string): boolean => address === '10.0.0.5'
+  t.same(childBindings(proxy, '10.0.0.5', '6.6.6.6, 198.51.100.7'), { reqId: 'r1', ip: '198.51.100.7' }, 'from the proxy: the right-most entry that is not a proxy')
+  t.same(childBindings(proxy, '203.0.113.9', '6.6.6.6'), { reqId: 'r1', ip: '203.0.113.9' }, 'from anyone else: the peer')
 })
 
 t.test('loggerOptions redacts credentials and serializes only safe request fields', async (t) => {

@@ -5,8 +5,8 @@
 
 const LEVELS: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' }
 
-/** pino's bookkeeping, and the fields the request summary already shows. */
-const HIDDEN = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'v', 'reqId', 'req', 'res', 'method', 'url', 'statusCode', 'ms', 'responseTime'])
+/** pino's bookkeeping, the fields the request summary already shows, and an audit event's name (its msg). */
+const HIDDEN = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'v', 'reqId', 'req', 'res', 'method', 'url', 'statusCode', 'ms', 'responseTime', 'event'])
 
 const ANSI = {
   reset: '\x1b[0m',

@@ -4,6 +4,7 @@
  * failures are counted per client_id and per IP (checks/failure-limit.ts).
  */
 import type { FastifyRequest } from 'fastify'
+import { audit } from '@gatehouse/shared/audit'
 import type { Client, ClientRegistry, AuthMethodName } from '../clients.ts'
 import type { IssuerContext } from '../context.ts'
 import { invalidClient, invalidRequest, OAuthError } from '../errors.ts'
@@ -108,17 +109,32 @@ export function clientAuthentication (ctx: IssuerContext): (request: FastifyRequ
       counted.push({ kind: 'client', id: credentials.id, max: limits.clientAuthPerClient })
     }
     const { lock } = await limit.check(counted)
-    if (lock?.kind === 'client-ip') throw tooMany(lock)
+    const who = { client_id: credentials?.id, ip: request.ip }
+    if (lock?.kind === 'client-ip') {
+      audit(request.log, 'client_auth.throttled', { ...who, reason: 'ip_locked', retry_after: lock.retryAfterSeconds })
+      throw tooMany(lock)
+    }
     try {
       if (credentials === undefined) throw malformed ?? invalidClient()
       request.client = verifyClient(credentials, ctx.clients)
     } catch (err) {
       if (!isAuthFailure(err)) throw err
       await limit.fail(counted)
+      if (lock === null) audit(request.log, 'client_auth.failed', { ...who, reason: failureReason(credentials, ctx.clients) })
+      else audit(request.log, 'client_auth.throttled', { ...who, reason: 'client_locked', retry_after: lock.retryAfterSeconds })
       throw lock === null ? err : tooMany(lock)
     }
     request.clientId = request.client.id
   }
+}
+
+/** Why credentials failed, as a stable code for the audit line. */
+function failureReason (credentials: Credentials | undefined, registry: ClientRegistry): string {
+  if (credentials === undefined) return 'missing_or_malformed'
+  const client = registry.get(credentials.id)
+  if (client === undefined) return 'unknown_client'
+  if (!client.authMethods.has(credentials.method)) return 'method_not_allowed'
+  return 'wrong_secret'
 }
 
 function tooMany (lock: Lock): TooManyFailures {

@@ -7,7 +7,8 @@
  * of an attacker's own would reset the address's count. Unknown usernames are counted like
  * known ones, so a lock tells nothing about which exist.
  */
-import type { FastifyReply } from 'fastify'
+import type { FastifyBaseLogger, FastifyReply } from 'fastify'
+import { audit } from '@gatehouse/shared/audit'
 import type { User } from '../clients.ts'
 import type { IssuerContext } from '../context.ts'
 import { PasswordChecksBusy } from '../password-check-limit.ts'
@@ -48,6 +49,32 @@ export async function signIn (ctx: IssuerContext, username: string, password: st
   }
   if (failing.includes(byUsername)) await limit.clear([byUsername])
   return { status: 'ok', user }
+}
+
+/** Who tried to sign in, where, and the session a success started. */
+export interface SignInAttempt {
+  username: string
+  client_id: string
+  ip: string
+  via: 'login_page' | 'password_grant'
+  sid?: string
+}
+
+/** The audit line of a sign-in: succeeded, failed (wrong password or unknown user) or throttled. */
+export function auditSignIn (log: FastifyBaseLogger, result: SignInResult, attempt: SignInAttempt): void {
+  switch (result.status) {
+    case 'ok':
+      audit(log, 'sign_in.succeeded', { ...attempt, username: result.user.username, sub: result.user.subject })
+      return
+    case 'failed':
+      audit(log, 'sign_in.failed', { ...attempt, reason: 'invalid_credentials' })
+      return
+    case 'busy':
+      audit(log, 'sign_in.throttled', { ...attempt, reason: 'password_checks_busy' })
+      return
+    case 'locked':
+      audit(log, 'sign_in.throttled', { ...attempt, reason: result.lock.kind === 'username' ? 'username_locked' : 'ip_locked', retry_after: result.lock.retryAfterSeconds })
+  }
 }
 
 /**

@@ -2,6 +2,8 @@
  * RFC 6749 4.1.3 with PKCE (RFC 7636): a code is single use, short-lived and bound to its
  * client, redirect_uri and code_challenge. A replayed code revokes what it issued (4.1.2).
  */
+import type { FastifyRequest } from 'fastify'
+import { audit } from '@gatehouse/shared/audit'
 import type { Client } from '../clients.ts'
 import type { IssuerContext, TokenResponse } from '../context.ts'
 import type { FormParams } from '../checks/form.ts'
@@ -12,7 +14,7 @@ import { revocationCause } from '../ssf/events.ts'
 import { hashToken } from '../tokens/token-service.ts'
 import { issueTokens } from './issue.ts'
 
-export async function authorizationCodeGrant (ctx: IssuerContext, client: Client, params: FormParams, resources: string[]): Promise<TokenResponse> {
+export async function authorizationCodeGrant (ctx: IssuerContext, client: Client, params: FormParams, resources: string[], request: FastifyRequest): Promise<TokenResponse> {
   if (params.code === undefined) throw invalidRequest('code is required')
   if (params.code.length > 256) throw invalidGrant('invalid authorization code')
   const now = ctx.clock.now()
@@ -22,6 +24,7 @@ export async function authorizationCodeGrant (ctx: IssuerContext, client: Client
   if (result.status === 'replayed') {
     // RFC 6749 4.1.2: a code used twice revokes the tokens issued from it.
     const issued = result.issued
+    audit(request.log, 'authorization_code.replayed', { client_id: client.id, ip: request.ip, jti: issued?.accessToken.jti })
     const cause = revocationCause('codeReplay')
     if (issued?.familyId !== undefined) await revokeFamily(ctx, issued.familyId, cause)
     if (issued !== undefined) await revokeAccessTokens(ctx, [issued.accessToken], cause)

@@ -9,7 +9,7 @@ import type { FormParams } from '../checks/form.ts'
 import { invalidGrant, invalidRequest } from '../errors.ts'
 import { issueTokens } from './issue.ts'
 import { createSession } from '../session/sessions.ts'
-import { signIn } from '../checks/sign-in.ts'
+import { auditSignIn, signIn, type SignInAttempt } from '../checks/sign-in.ts'
 import { TooManyFailures } from '../checks/failure-limit.ts'
 import { PasswordChecksBusy } from '../password-check-limit.ts'
 
@@ -21,6 +21,8 @@ export async function passwordGrant (ctx: IssuerContext, client: Client, params:
   const grant = ctx.scopes.audience(scope, resources, client)
   // The login page's failure counts apply here too (checks/sign-in.ts); a lock is a 429.
   const result = await signIn(ctx, username, password, request.ip)
+  const attempt: SignInAttempt = { username, client_id: client.id, ip: request.ip, via: 'password_grant' }
+  if (result.status !== 'ok') auditSignIn(request.log, result, attempt)
   if (result.status === 'locked') {
     const what = result.lock.kind === 'username' ? 'for this username' : 'from this address'
     throw new TooManyFailures(`too many failed sign-ins ${what}, try again later`, result.lock.retryAfterSeconds)
@@ -32,6 +34,7 @@ export async function passwordGrant (ctx: IssuerContext, client: Client, params:
   // A cookie-less session, so the tokens carry a `sid` and logout (or the gateway) can end it.
   const session = await createSession(ctx, user.subject)
   await ctx.stores.sessions.addClient(session.sid, client.id)
+  auditSignIn(request.log, result, { ...attempt, sid: session.sid })
   const issued = await issueTokens(ctx, {
     client,
     subject: user.subject,

@@ -2,6 +2,8 @@
  * RFC 6749 6 with rotation (RFC 9700 4.14.2): each refresh token is single use; presenting a
  * used one revokes the whole family and the access tokens it issued.
  */
+import type { FastifyRequest } from 'fastify'
+import { audit } from '@gatehouse/shared/audit'
 import type { Client } from '../clients.ts'
 import type { IssuerContext, TokenResponse } from '../context.ts'
 import type { FormParams } from '../checks/form.ts'
@@ -12,7 +14,20 @@ import { revocationCause } from '../ssf/events.ts'
 import type { IssuedAccessToken, RotateResult } from '../stores/types.ts'
 import { mintIdToken } from '../tokens/id-token.ts'
 
-export async function refreshTokenGrant (ctx: IssuerContext, client: Client, params: FormParams, resources: string[]): Promise<TokenResponse> {
+/** The audit line of a reuse: whose family it was, and who presented the used token. */
+function auditReuse (request: FastifyRequest, client: Client, result: Extract<RotateResult, { status: 'reused' }>): void {
+  const { family } = result
+  audit(request.log, 'refresh_token.reused', {
+    client_id: family.clientId,
+    ...(family.clientId === client.id ? {} : { by: client.id }),
+    sub: family.subject,
+    sid: family.sid,
+    ip: request.ip,
+    revoked: result.accessTokens.length
+  })
+}
+
+export async function refreshTokenGrant (ctx: IssuerContext, client: Client, params: FormParams, resources: string[], request: FastifyRequest): Promise<TokenResponse> {
   if (params.refresh_token === undefined) throw invalidRequest('refresh_token is required')
   const presented = parseRefreshToken(params.refresh_token)
   if (presented === null) throw invalidGrant('invalid refresh token')
@@ -30,7 +45,10 @@ export async function refreshTokenGrant (ctx: IssuerContext, client: Client, par
   if (current === null) {
     // Unknown, expired or already used: the store tells which, and a reuse revokes the family.
     const result = await rotate({ jti: '-', expiresAt: now }, now)
-    if (result.status === 'reused') await revokeAccessTokens(ctx, result.accessTokens, revocationCause('refreshTokenReuse'))
+    if (result.status === 'reused') {
+      auditReuse(request, client, result)
+      await revokeAccessTokens(ctx, result.accessTokens, revocationCause('refreshTokenReuse'))
+    }
     throw invalidGrant(result.status === 'reused' ? 'refresh token was already used; the grant is revoked' : 'invalid refresh token')
   }
   const { family } = current
@@ -59,6 +77,7 @@ export async function refreshTokenGrant (ctx: IssuerContext, client: Client, par
   // `find` was only a read; the store decides atomically, so of two concurrent refreshes one wins.
   const result = await rotate({ jti: access.jti, expiresAt: access.expiresAt }, family.expiresAt)
   if (result.status === 'reused') {
+    auditReuse(request, client, result)
     await revokeAccessTokens(ctx, result.accessTokens, revocationCause('refreshTokenReuse'))
     throw invalidGrant('refresh token was already used; the grant is revoked')
   }

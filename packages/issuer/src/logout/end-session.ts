@@ -5,11 +5,20 @@
  * back-channel receivers.
  */
 import type { FastifyBaseLogger } from 'fastify'
+import { audit } from '@gatehouse/shared/audit'
 import type { IssuerContext } from '../context.ts'
 import { revokeFamily } from '../revocation.ts'
 import type { RevocationCause } from '../ssf/events.ts'
 import { longestAccessTokenTtl } from '../ssf/retention.ts'
 import { notifyReceivers, type Delivery, type Receiver } from './backchannel.ts'
+
+/** How a session came to end, and through whom: its `session.ended` audit line. */
+export interface SessionEnding {
+  how: 'rp_logout' | 'gateway_logout' | 'gateway_revocation' | 'replaced_by_sign_in'
+  /** The client that asked (the RP, the gateway, the client of the new sign-in), when known. */
+  client_id?: string
+  ip: string
+}
 
 export interface EndedSession {
   /** False when the session had already ended (logout is idempotent). */
@@ -22,7 +31,7 @@ export interface EndedSession {
  * Ends session `sid` for `cause`. `subject` is the session's user when the caller knows it
  * (it goes into the event, so receivers can log whose session it was).
  */
-export async function endSession (ctx: IssuerContext, sid: string, log: FastifyBaseLogger, cause: RevocationCause, subject?: string): Promise<EndedSession> {
+export async function endSession (ctx: IssuerContext, sid: string, log: FastifyBaseLogger, cause: RevocationCause, subject: string | undefined, ending: SessionEnding): Promise<EndedSession> {
   // Written first and always, even for a session the store no longer knows: gateways must
   // reject the session's tokens even if the rest fails. The event goes out before the session
   // is removed, so a log that cannot take it fails the request while a retry still redoes all.
@@ -39,6 +48,6 @@ export async function endSession (ctx: IssuerContext, sid: string, log: FastifyB
   }
   receivers.push(...ctx.config.backchannelLogout.resourceServers)
   const notified = await notifyReceivers(ctx, receivers, sid, ended.session.subject, log)
-  log.info({ sid_revoked: true, families: ended.families.length, notified: notified.length }, 'session ended')
+  audit(log, 'session.ended', { ...ending, sid, sub: ended.session.subject, revoked: ended.families.length, notified: notified.length, failed: notified.filter((n) => !n.ok).length })
   return { ended: true, subject: ended.session.subject, notified }
 }

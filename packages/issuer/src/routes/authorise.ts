@@ -6,13 +6,14 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { audit } from '@gatehouse/shared/audit'
 import type { IssuerContext } from '../context.ts'
 import { OAuthError } from '../errors.ts'
 import { requestParams, resourceParams, type FormParams } from '../checks/form.ts'
 import { checkClientAndRedirect, UnsafeRequestError } from '../checks/redirect-uri.ts'
 import { authorizationResponse, parseAuthorizationRequest, type AuthorizationRequest } from '../checks/authorization-request.ts'
 import { csrfToken, isCsrfValid } from '../checks/csrf.ts'
-import { loginRefusal, signIn } from '../checks/sign-in.ts'
+import { auditSignIn, loginRefusal, signIn, type SignInAttempt } from '../checks/sign-in.ts'
 import { consentPage, errorPage, loginPage } from '../pages/index.ts'
 import { currentSession, startBrowserSession } from '../session/sessions.ts'
 import type { SessionRecord } from '../stores/types.ts'
@@ -86,13 +87,15 @@ async function authorize (ctx: IssuerContext, request: FastifyRequest, reply: Fa
   if (isForm && params.username !== undefined) {
     // Throttled: checks/sign-in.ts counts failures per username and IP, and locks.
     const result = await signIn(ctx, params.username, params.password ?? '', request.ip)
+    const attempt: SignInAttempt = { username: params.username, client_id: authz.client.id, ip: request.ip, via: 'login_page' }
     if (result.status !== 'ok') {
-      request.log.info({ client_id: authz.client.id, result: result.status }, 'login failed')
+      auditSignIn(request.log, result, attempt)
       const refused = loginRefusal(result, reply)
       const page = loginPage({ clientName: authz.client.name, action: request.url.split('?')[0] ?? '/oauth2/authorise', hidden, csrf: csrfToken(ctx, request, reply, session), username: params.username, error: refused.message })
       return await sendPage(reply, page, refused.status, formTargets)
     }
-    session = await startBrowserSession(ctx, reply, result.user.subject, session, request.log)
+    session = await startBrowserSession(ctx, reply, result.user.subject, session, request, authz.client.id)
+    auditSignIn(request.log, result, { ...attempt, sid: session.sid })
     justLoggedIn = true
   }
   if (!justLoggedIn && needsLogin(ctx, authz, session)) {
@@ -105,9 +108,14 @@ async function authorize (ctx: IssuerContext, request: FastifyRequest, reply: Fa
   // Step 2: consent.
   if (authz.client.consentRequired || authz.prompt.has('consent')) {
     const decided = isForm && (params.decision === 'allow' || params.decision === 'deny') ? params.decision : undefined
-    if (decided === 'deny') throw new OAuthError('access_denied', 400, 'the user denied the request')
+    const decision = { client_id: authz.client.id, sub: session.subject, sid: session.sid, scope: authz.scope.join(' '), ip: request.ip }
+    if (decided === 'deny') {
+      audit(request.log, 'consent.denied', decision)
+      throw new OAuthError('access_denied', 400, 'the user denied the request')
+    }
     if (decided === 'allow') {
       await ctx.stores.consents.grant(session.subject, authz.client.id, authz.scope, ctx.config.session.consentTtl * 1000, ctx.clock.now())
+      audit(request.log, 'consent.given', decision)
     } else {
       const granted = new Set(await ctx.stores.consents.get(session.subject, authz.client.id, ctx.clock.now()))
       if (authz.prompt.has('consent') || !authz.scope.every((s) => granted.has(s))) {
@@ -134,7 +142,7 @@ async function authorize (ctx: IssuerContext, request: FastifyRequest, reply: Fa
 
   // Step 3: issue.
   await ctx.stores.sessions.addClient(session.sid, authz.client.id)
-  return await redirect(reply, request, authorizationResponse(ctx, authz, await issue(ctx, authz, session)))
+  return await redirect(reply, request, authorizationResponse(ctx, authz, await issue(ctx, authz, session, request)))
 }
 
 function needsLogin (ctx: IssuerContext, authz: AuthorizationRequest, session: SessionRecord | null): boolean {
@@ -144,13 +152,14 @@ function needsLogin (ctx: IssuerContext, authz: AuthorizationRequest, session: S
   return false
 }
 
-async function issue (ctx: IssuerContext, authz: AuthorizationRequest, session: SessionRecord): Promise<Record<string, string>> {
+async function issue (ctx: IssuerContext, authz: AuthorizationRequest, session: SessionRecord, request: FastifyRequest): Promise<Record<string, string>> {
   const now = ctx.clock.now()
   if (authz.responseType === 'token') {
     // Implicit: the access token goes in the fragment; never a refresh token (RFC 6749 4.2.2).
     const access = await ctx.tokens.mintAccessToken({
       clientId: authz.client.id, subject: session.subject, scope: authz.scope, audience: authz.audience, ttl: authz.client.accessTokenTtl, sid: session.sid, authTime: session.authTime
     })
+    audit(request.log, 'token.issued', { grant_type: 'implicit', client_id: authz.client.id, sub: session.subject, jti: access.jti, sid: session.sid, scope: authz.scope.join(' '), ip: request.ip })
     return { access_token: access.token, token_type: 'Bearer', expires_in: String(access.expiresIn), scope: authz.scope.join(' ') }
   }
   const code = randomBytes(32).toString('base64url')

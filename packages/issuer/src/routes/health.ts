@@ -1,6 +1,6 @@
 /** GET /healthz (the process answers), GET /readyz (keys loaded, store reachable), GET /metrics. */
 import type { FastifyInstance } from 'fastify'
-import { CONTENT_TYPE } from '@gatehouse/shared/prometheus'
+import { CONTENT_TYPE } from '@gatehouse/shared/metrics'
 import type { IssuerContext } from '../context.ts'
 
 const READY_TIMEOUT_MS = 1000
@@ -27,7 +27,7 @@ export function healthRoutes (ctx: IssuerContext) {
       return { status: 'ready', store: ctx.stores.kind }
     })
     app.get(ctx.config.metrics.path, async (_request, reply) => {
-      const text = ctx.metrics.render({ signingKeys: ctx.keys.describe().length })
+      const text = await ctx.metrics.render({ signingKeys: ctx.keys.describe().length })
       return await reply.header('content-type', CONTENT_TYPE).header('cache-control', 'no-store').send(text)
     })
   }

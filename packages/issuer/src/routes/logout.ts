@@ -23,6 +23,8 @@ interface LogoutRequest {
   subject?: string
   /** Where to go afterwards, when registered for the client. */
   redirect?: string
+  /** The RP asking: `client_id`, or the id_token_hint's audience. */
+  clientId?: string
   state?: string
 }
 
@@ -43,6 +45,7 @@ async function readLogoutRequest (ctx: IssuerContext, params: FormParams): Promi
   return {
     ...(typeof hint?.sid === 'string' ? { sid: hint.sid, ...(typeof hint.sub === 'string' ? { subject: hint.sub } : {}) } : {}),
     ...(redirect === undefined ? {} : { redirect }),
+    ...(client === undefined ? {} : { clientId: client.id }),
     ...(params.state === undefined ? {} : { state: params.state.slice(0, 2048) })
   }
 }
@@ -74,7 +77,8 @@ export function logoutRoutes (ctx: IssuerContext) {
       if (logout.sid !== undefined) subjects.set(logout.sid, logout.subject)
       if (session !== null) subjects.set(session.sid, session.subject)
       const cause = revocationCause('logout')
-      for (const [sid, subject] of subjects) await endSession(ctx, sid, request.log, cause, subject)
+      const ending = { how: 'rp_logout' as const, ip: request.ip, ...(logout.clientId === undefined ? {} : { client_id: logout.clientId }) }
+      for (const [sid, subject] of subjects) await endSession(ctx, sid, request.log, cause, subject, ending)
       clearSessionCookie(ctx, reply)
       if (logout.redirect !== undefined) {
         const target = new URL(logout.redirect)

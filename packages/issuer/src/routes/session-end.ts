@@ -58,7 +58,7 @@ export function sessionEndRoute (ctx: IssuerContext) {
       const cause = revocationCause('logout')
       await revokeAccessTokens(ctx, [{ jti: claims.jti, expiresAt: claims.exp * 1000 }], cause)
       const sid = claims.sid ?? null
-      const ended = sid === null ? false : (await endSession(ctx, sid, request.log, cause, claims.sub)).ended
+      const ended = sid === null ? false : (await endSession(ctx, sid, request.log, cause, claims.sub, { how: 'gateway_logout', client_id: client.id, ip: request.ip })).ended
       const logoutTokens: Record<string, string> = {}
       if (sid !== null) {
         for (const audience of audiences) logoutTokens[audience] = await logoutToken(ctx, audience, sid, claims.sub)

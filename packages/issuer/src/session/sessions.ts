@@ -4,7 +4,7 @@
  * cookie-less session too, so its tokens carry a `sid` and logout can revoke them.
  */
 import { randomBytes } from 'node:crypto'
-import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { IssuerContext } from '../context.ts'
 import { endSession } from '../logout/end-session.ts'
 import { revocationCause } from '../ssf/events.ts'
@@ -37,10 +37,12 @@ export async function currentSession (ctx: IssuerContext, request: FastifyReques
 /**
  * Starts a browser session with a fresh sid (no session fixation). A sign-in replaces the
  * browser's previous session: that one is ended as a logout would end it, so a shared
- * browser never keeps the previous user's tokens alive.
+ * browser never keeps the previous user's tokens alive. `clientId`: the client signed in to.
  */
-export async function startBrowserSession (ctx: IssuerContext, reply: FastifyReply, subject: string, previous: SessionRecord | null, log: FastifyBaseLogger): Promise<SessionRecord> {
-  if (previous !== null) await endSession(ctx, previous.sid, log, revocationCause('sessionReplaced'), previous.subject)
+export async function startBrowserSession (ctx: IssuerContext, reply: FastifyReply, subject: string, previous: SessionRecord | null, request: FastifyRequest, clientId: string): Promise<SessionRecord> {
+  if (previous !== null) {
+    await endSession(ctx, previous.sid, request.log, revocationCause('sessionReplaced'), previous.subject, { how: 'replaced_by_sign_in', client_id: clientId, ip: request.ip })
+  }
   const session = await createSession(ctx, subject)
   const cookies = cookiePolicy(ctx)
   reply.setCookie(cookies.session, session.sid, { ...cookies.attributes, signed: true, sameSite: 'lax', maxAge: ctx.config.session.ttl })

@@ -4,6 +4,7 @@
  * passes (a long poll).
  */
 import type { FastifyBaseLogger } from 'fastify'
+import { audit } from '@gatehouse/shared/audit'
 import type { StreamRecord } from '../stores/types.ts'
 import { invalidSsfRequest, streamNotFound } from './errors.ts'
 import type { JsonObject } from './streams.ts'
@@ -55,7 +56,8 @@ export interface PollAnswer {
  */
 export async function pollStream (signals: SharedSignals, stream: StreamRecord, request: PollRequest, gone: AbortSignal, log: FastifyBaseLogger): Promise<PollAnswer | null> {
   // RFC 8936 2.4.4: the receiver's errors are logged, and the SETs are not delivered again.
-  for (const e of request.setErrs) log.warn({ stream_id: stream.id, jti: e.jti, err: e.err, description: e.description }, 'shared signals: the receiver reported a SET error')
+  for (const e of request.setErrs) audit(log, 'ssf.poll.set_error', { stream_id: stream.id, client_id: stream.clientId, jti: e.jti, reason: e.err, description: e.description }, 'warn')
+  if (request.ack.length > 0) audit(log, 'ssf.poll.acknowledged', { stream_id: stream.id, client_id: stream.clientId, count: request.ack.length }, 'debug')
   let ack = [...request.ack, ...request.setErrs.map((e) => e.jti)]
   const deadline = Date.now() + signals.pollWaitMs
   for (;;) {

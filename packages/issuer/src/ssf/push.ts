@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
+import { audit } from '@gatehouse/shared/audit'
 import type { Clock } from '../clock.ts'
 import type { SignalEvent, StreamRecord } from '../stores/types.ts'
 import { PUSH_DELIVERY } from './events.ts'
@@ -148,7 +149,8 @@ export class PushDelivery {
     const set = await this.#signals.signSet(event, stream)
     const headers: Record<string, string> = { 'content-type': 'application/secevent+jwt', accept: 'application/json' }
     if (stream.delivery.authorizationHeader !== undefined) headers.authorization = stream.delivery.authorizationHeader
-    const log = { stream_id: stream.id, jti: event.jti }
+    // Not the endpoint URL: a receiver may carry a secret in it.
+    const log = { stream_id: stream.id, client_id: stream.clientId, jti: event.jti }
     try {
       const response = await fetch(stream.delivery.endpointUrl, {
         method: 'POST',
@@ -159,18 +161,19 @@ export class PushDelivery {
       })
       if (response.status === 202) {
         await response.body?.cancel()
+        audit(this.#log, 'ssf.push.delivered', { ...log, status: 202 }, 'debug')
         return 'delivered'
       }
       if (response.status === 400) {
         // RFC 8935 2.3: the receiver refuses this SET for good; it says why in {err, description}.
         const refusal = parseRefusal(await response.text())
-        this.#log.warn({ ...log, ...refusal }, 'shared signals: the receiver refused a SET')
+        audit(this.#log, 'ssf.push.refused', { ...log, status: 400, reason: refusal.err, description: refusal.description }, 'warn')
         return 'refused'
       }
       await response.body?.cancel()
-      this.#log.warn({ ...log, status: response.status }, 'shared signals: push failed, will retry')
+      audit(this.#log, 'ssf.push.failed', { ...log, status: response.status, reason: 'bad_status' }, 'warn')
     } catch (err) {
-      if (!this.#closing.signal.aborted) this.#log.warn({ ...log, err: { message: (err as Error).message } }, 'shared signals: push failed, will retry')
+      if (!this.#closing.signal.aborted) audit(this.#log, 'ssf.push.failed', { ...log, status: null, reason: 'no_answer', description: (err as Error).message }, 'warn')
     }
     return 'retry'
   }

@@ -7,6 +7,8 @@
 import { createPrivateKey, sign, type JsonWebKey, type KeyObject } from 'node:crypto'
 import type { JWK } from 'jose'
 import type { SigningAlgorithm } from '../stores/types.ts'
+import { isTracing } from '@gatehouse/shared/tracing'
+import { traceSigning } from '../tracing.ts'
 
 export interface CompactSigner {
   readonly kid: string
@@ -21,17 +23,20 @@ export function compactSigner (kid: string, alg: SigningAlgorithm, privateJwk: J
   const options = alg === 'ES256' ? { key, dsaEncoding: 'ieee-p1363' as const } : key
   const digest = alg === 'EdDSA' ? null : 'sha256'
   const headers = new Map<string, string>()
+  const signCompact = (typ: string, payload: object): string => {
+    let header = headers.get(typ)
+    if (header === undefined) {
+      header = Buffer.from(JSON.stringify({ alg, typ, kid })).toString('base64url')
+      headers.set(typ, header)
+    }
+    const input = `${header}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`
+    return `${input}.${sign(digest, Buffer.from(input), options).toString('base64url')}`
+  }
   return {
     kid,
     alg,
     sign (typ, payload) {
-      let header = headers.get(typ)
-      if (header === undefined) {
-        header = Buffer.from(JSON.stringify({ alg, typ, kid })).toString('base64url')
-        headers.set(typ, header)
-      }
-      const input = `${header}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`
-      return `${input}.${sign(digest, Buffer.from(input), options).toString('base64url')}`
+      return isTracing() ? traceSigning(typ, alg, kid, () => signCompact(typ, payload)) : signCompact(typ, payload)
     }
   }
 }
