@@ -352,6 +352,7 @@ t.test('docker-compose accepts docker/compose.yaml, and it has the asked-for sha
   t.same(servers, [`gateway-1:${String(gatewayPort)}`, `gateway-2:${String(gatewayPort)}`], 'the entry balances over both gateways')
   t.notMatch(upstream?.[2] ?? '', /\b(least_conn|ip_hash|hash|random)\b/, 'round robin (nginx\'s default)')
   t.match(conf, new RegExp(`proxy_pass http://${upstream?.[1] ?? '-'};`), 'proxies to that group')
+  t.match(conf, /proxy_set_header X-Request-Id \$request_id;/, 'the entry sets its own request id (the gateways trust it: a caller must not choose one)')
   t.match(conf, /listen 8080;/, 'listens on 8080')
 })
 

@@ -70,7 +70,8 @@ export class AuthError extends Error {
     this.code = failure.code
     this.description = failure.description
     this.scope = options.scope
-    this.claims = options.claims
+    // Not enumerable: a logged error (pino copies enumerable properties) must not print claims.
+    Object.defineProperty(this, 'claims', { value: options.claims, enumerable: false })
   }
 }
 

@@ -257,7 +257,7 @@ export class KeySet {
     try {
       const uri = this.#options.jwksUri ?? (await this.#options.discovery.get()).jwks_uri
       if (uri === undefined) throw new IssuerFetchError('the discovery document has no jwks_uri')
-      span?.setAttribute('url.full', uri)
+      span?.setAttribute('url.full', withoutSecrets(uri))
       const body = await fetchJson(uri, this.#options.timeout)
       const keys = Array.isArray(body.keys) ? body.keys.filter((jwk) => isUsable(jwk) && !this.#denied.has(String(jwk.kid))) : []
       if (keys.length === 0) throw new IssuerFetchError(`${uri}: no usable signing key`)
@@ -277,5 +277,15 @@ export class KeySet {
       if (span !== undefined) noteFailure(span, err)
       this.#options.log?.warn({ err }, 'gatehouse-auth: JWKS fetch failed; keeping the known keys')
     }
+  }
+}
+
+/** A URL as a span may carry it: no userinfo, no query, no fragment (they may hold secrets). */
+function withoutSecrets (uri: string): string {
+  try {
+    const url = new URL(uri)
+    return `${url.origin}${url.pathname}`
+  } catch {
+    return '(unparsable)'
   }
 }

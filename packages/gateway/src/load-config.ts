@@ -43,7 +43,7 @@ export function checkGatewayConfig (config: GatewayConfig): ConfigRuleViolation[
   // Clients speak HTTP/2 only over TLS (browsers never without it; no cleartext h2c here).
   if (config.listen.http2 === true && config.listen.tls === undefined) problem(['listen', 'http2'], 'needs listen.tls (HTTP/2 is offered to clients through TLS)')
   problems.push(...checkTrustProxy(config.trustProxy))
-  if (config.admin !== undefined && config.admin.listen.host === config.listen.host && config.admin.listen.port === config.listen.port && config.listen.port !== 0) problem(['admin', 'listen', 'port'], 'is the public port: the admin listener needs a port of its own')
+  if (config.admin !== undefined && config.admin.listen.port === config.listen.port && config.listen.port !== 0 && sameAddress(config.admin.listen.host, config.listen.host)) problem(['admin', 'listen', 'port'], 'is the public port: the admin listener needs a port of its own')
   for (const own of ['/healthz', '/readyz']) {
     if (config.metrics.path === own) problem(['metrics', 'path'], `${own} is taken by the health checks`)
     if (config.logout.path === own) problem(['logout', 'path'], `${own} is taken by the health checks`)
@@ -162,4 +162,10 @@ export function configWarnings (config: GatewayConfig): string[] {
     warnings.push(`this gateway hears no key announcements (no redis, and no client for a Shared Signals stream at the issuer): keep the issuer's keys.activationDelay above auth.jwksRefreshInterval (${config.auth.jwksRefreshInterval} s), and an emergency key rollover reaches it only at its next key refresh`)
   }
   return warnings
+}
+
+/** True when two listen hosts would take the same port (equal, or either is every interface). */
+function sameAddress (a: string, b: string): boolean {
+  const any = new Set(['0.0.0.0', '::', ''])
+  return a === b || any.has(a) || any.has(b)
 }

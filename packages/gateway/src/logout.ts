@@ -14,7 +14,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { isAuthError, readBearerToken, type AccessClaims, type TokenVerifier } from '@gatehouse/fastify-auth'
-import { audit } from '@gatehouse/shared/audit'
+import { audit, loggableUri } from '@gatehouse/shared/audit'
 import type { RevocationList } from '@gatehouse/fastify-auth/revocation'
 import { notifyAll, type Notification } from '@gatehouse/shared/backchannel'
 import type { GatewayConfig } from './config.ts'
@@ -118,7 +118,7 @@ export function logoutRoute (deps: LogoutDeps, client: { id: string, secret: str
         })
         const notified = await notifyAll(targets, { timeout, retries: config.logout.retry })
         for (const n of notified) {
-          const delivery = { uri: n.uri, status: n.status, sid: claims.sid, sub: claims.sub }
+          const delivery = { uri: loggableUri(n.uri), status: n.status, sid: claims.sid, sub: claims.sub }
           if (n.ok) audit(request.log, 'backchannel_logout.delivered', delivery)
           else audit(request.log, 'backchannel_logout.failed', { ...delivery, reason: n.status === null ? 'no_answer' : 'refused' }, 'warn')
         }

@@ -133,3 +133,13 @@ sharedSignals: { transmitters: [{ issuer: 'http://tx:5', bearerToken: t, applies
 sharedSignals: { fromIssuer: false, transmitters: [{ issuer: 'http://127.0.0.1:4000', client: { id: a, secret: b }, appliesTo: ['http://127.0.0.1:4000'] }] }
 `), [], 'the issuer as an explicit transmitter once fromIssuer is off')
 })
+
+t.test('admin.listen needs a port of its own, whatever the hosts say (review finding)', async (t) => {
+  const yaml = (publicHost: string, adminHost: string, adminPort: number): string => `issuer: http://127.0.0.1:4000
+listen: { host: ${publicHost}, port: 8080 }
+admin: { listen: { host: ${adminHost}, port: ${adminPort} } }
+`
+  t.match(problems(yaml('127.0.0.1', '127.0.0.1', 8080)).join('\n'), /admin\.listen\.port is the public port/)
+  t.match(problems(yaml('0.0.0.0', '127.0.0.1', 8080)).join('\n'), /admin\.listen\.port is the public port/, 'every interface includes loopback')
+  t.same(problems(yaml('0.0.0.0', '127.0.0.1', 8090)), [], 'another port is fine')
+})

@@ -62,7 +62,7 @@ export function checkIssuerConfig (config: IssuerConfig): ConfigRuleViolation[] 
       if (problem !== undefined) problems.push({ path: at('webOrigins', j), message: `"${o}" ${problem}, or + for the origins of the redirect URIs` })
     })
   })
-  if (config.admin !== undefined && config.admin.listen.host === config.listen.host && config.admin.listen.port === config.listen.port && config.listen.port !== 0) problems.push({ path: ['admin', 'listen', 'port'], message: 'is the public port: the admin listener needs a port of its own' })
+  if (config.admin !== undefined && config.admin.listen.port === config.listen.port && config.listen.port !== 0 && sameAddress(config.admin.listen.host, config.listen.host)) problems.push({ path: ['admin', 'listen', 'port'], message: 'is the public port: the admin listener needs a port of its own' })
   // The issuer's own paths: a metrics path on one of them would stop the server from starting.
   const metricsPath = config.metrics.path
   if (['/', '/healthz', '/readyz'].includes(metricsPath) || /^\/(oauth2|\.well-known)(\/|$)/.test(metricsPath)) {
@@ -93,4 +93,10 @@ export function loadIssuerConfig (file: string, env?: LoadOptions['env']): Issue
 
 export function parseIssuerConfig (text: string, file = 'issuer.yaml', env?: LoadOptions['env']): IssuerConfig {
   return parseConfig<IssuerConfig>(text, file, IssuerConfigSchema, options(env))
+}
+
+/** True when two listen hosts would take the same port (equal, or either is every interface). */
+function sameAddress (a: string, b: string): boolean {
+  const any = new Set(['0.0.0.0', '::', ''])
+  return a === b || any.has(a) || any.has(b)
 }

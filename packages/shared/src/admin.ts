@@ -37,6 +37,20 @@ export async function operationalServer (app: FastifyInstance, admin: AdminConfi
   }
   const server = Fastify({ loggerInstance: app.log.child({ listener: 'admin' }), disableRequestLogging: true, return503OnClosing: false })
   server.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ error: 'not_found' }))
+  // While the app drains (its port already refuses new connections), it is not ready: load
+  // balancers must stop sending. /healthz and /metrics keep answering until the end.
+  let closing = false
+  app.addHook('preClose', (done) => {
+    closing = true
+    done()
+  })
+  server.addHook('onRequest', (request, reply, done) => {
+    if (closing && request.url === '/readyz') {
+      reply.code(503).header('cache-control', 'no-store').send({ status: 'unavailable', problems: ['shutting down'] })
+      return
+    }
+    done()
+  })
   await server.register(routes)
   app.decorate('admin', server)
   app.addHook('onClose', async () => { await server.close() })

@@ -78,13 +78,29 @@ export type AuditLevel = 'debug' | 'info' | 'warn'
 const MAX_FIELD_LENGTH = 256
 
 /**
+ * The names of AuditFields, checked at run time too: a caller that spreads an object of its own
+ * (which TypeScript's excess-property check does not see) cannot add a field under another name.
+ */
+const FIELD_NAMES: ReadonlySet<string> = new Set(['client_id', 'sub', 'username', 'ip', 'jti', 'sid', 'grant_type', 'reason', 'route', 'scope', 'via', 'how', 'by', 'token_type', 'outcome', 'audience', 'uri', 'status', 'stream_id', 'retry_after', 'revoked', 'count', 'notified', 'failed', 'ended', 'description'] satisfies Array<keyof AuditFields>)
+
+/** A receiver's URL as an audit line may carry it: origin and path (a query may hold a secret). */
+export function loggableUri (uri: string): string {
+  try {
+    const url = new URL(uri)
+    return `${url.origin}${url.pathname}`
+  } catch {
+    return '(unparsable)'
+  }
+}
+
+/**
  * Logs `event` with `fields` at `level` (info unless said otherwise). Give it `request.log`
  * when there is a request, so the line carries the request id too.
  */
 export function audit (log: FastifyBaseLogger, event: AuditEvent, fields: AuditFields, level: AuditLevel = 'info'): void {
   const line: Record<string, unknown> = { event }
   for (const [name, value] of Object.entries(fields) as Array<[string, unknown]>) {
-    if (value === undefined) continue
+    if (value === undefined || !FIELD_NAMES.has(name)) continue
     line[name] = typeof value === 'string' && value.length > MAX_FIELD_LENGTH ? `${value.slice(0, MAX_FIELD_LENGTH)}...` : value
   }
   // A request's logger may bind the same `ip` already: one key, not two, in the JSON line.

@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import Fastify from 'fastify'
-import { audit } from '../src/audit.ts'
+import { audit, loggableUri } from '../src/audit.ts'
 
 const chunks: string[] = []
 const app = Fastify({ logger: { level: 'debug', stream: { write: (chunk: string) => { chunks.push(chunk) } } } })
@@ -43,4 +43,15 @@ t.test('an ip the logger already binds is written once; another one is kept', as
   t.equal(last().text.match(/"ip":"192\.0\.2\.9"/g)?.length, 1, 'a different one is not dropped')
   audit(app.log, 'token.refused', { ip: '192.0.2.2' })
   t.equal(last().line.ip, '192.0.2.2', 'unbound: written')
+})
+
+t.test('review findings: no field outside the list, receivers\' URLs without their query', async (t) => {
+  const spread = { client_id: 'cli', access_token: 'eyJ-not-to-be-logged', password: 'hunter2-not-to-be-logged' }
+  audit(app.log, 'token.issued', spread as never)
+  const { text, line } = last()
+  t.equal(line.client_id, 'cli')
+  t.notOk(text.includes('not-to-be-logged'), 'a spread object cannot slip a field in under a name of its own')
+  t.equal(loggableUri('https://rs.example:8443/bc/logout?key=s3cret#x'), 'https://rs.example:8443/bc/logout', 'origin and path, no query')
+  t.equal(loggableUri('https://user:pass@rs.example/bc'), 'https://rs.example/bc', 'no userinfo')
+  t.equal(loggableUri('not a url'), '(unparsable)')
 })

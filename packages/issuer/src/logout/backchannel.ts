@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
-import { audit } from '@gatehouse/shared/audit'
+import { audit, loggableUri } from '@gatehouse/shared/audit'
 import type { IssuerContext } from '../context.ts'
 import { deliverLogoutToken } from '@gatehouse/shared/backchannel'
 
@@ -35,7 +35,7 @@ export async function notifyReceivers (ctx: IssuerContext, receivers: readonly R
   const options = { timeout: ctx.config.backchannelLogout.timeout * 1000, retries: 1 }
   return await Promise.all(receivers.map(async ({ audience, uri }): Promise<Delivery> => {
     const { ok, status } = await deliverLogoutToken(uri, await logoutToken(ctx, audience, sid, subject), options)
-    const delivery = { audience, uri, status, sid, sub: subject }
+    const delivery = { audience, uri: loggableUri(uri), status, sid, sub: subject }
     if (ok) audit(log, 'backchannel_logout.delivered', delivery)
     else audit(log, 'backchannel_logout.failed', { ...delivery, reason: status === null ? 'no_answer' : 'refused' }, 'warn')
     return { audience, uri, ok, ...(status === null ? {} : { status }) }

@@ -23,9 +23,14 @@ const grants = new Map<string, { name: Parameters<Client['grants']['has']>[0], h
 
 /** The ids in the access token a grant just minted (ours, so read without a check), for the audit line. */
 function issuedClaims (accessToken: string): { sub?: string, jti?: string, sid?: string } {
-  const claims = JSON.parse(Buffer.from(accessToken.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>
-  const id = (value: unknown): string | undefined => typeof value === 'string' ? value : undefined
-  return { sub: id(claims.sub), jti: id(claims.jti), sid: id(claims.sid) }
+  // Never throws: the grant has done its work (a refresh token rotated), the answer must go out.
+  try {
+    const claims = JSON.parse(Buffer.from(accessToken.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>
+    const id = (value: unknown): string | undefined => typeof value === 'string' ? value : undefined
+    return { sub: id(claims.sub), jti: id(claims.jti), sid: id(claims.sid) }
+  } catch {
+    return {}
+  }
 }
 
 export function tokenRoute (ctx: IssuerContext, rateLimit: Record<string, unknown> | undefined) {
