@@ -41,7 +41,7 @@ function defaultMetrics (): Registry {
 /** A fresh registry: process and Node.js runtime metrics, and `gatehouse_build_info`. */
 export function serviceRegistry (service: 'issuer' | 'gateway', version: string): Registry {
   const registry = new Registry()
-  for (const metric of defaultMetrics().getMetricsAsArray()) registry.registerMetric(metric)
+  for (const metric of defaultMetrics().getMetricsAsArray()) registry.registerMetric(metric as unknown as Metric)
   const info = new Gauge({ name: 'gatehouse_build_info', help: 'Always 1: the service, its version and the Node.js running it.', labelNames: ['service', 'version', 'nodejs'], registers: [registry] })
   info.set({ service, version, nodejs: process.version }, 1)
   return registry
