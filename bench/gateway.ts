@@ -6,9 +6,14 @@
  *   pnpm bench:gateway [--rounds 3] [--duration 5] [--warmup 3] [--connections 50]
  *                      [--tokens 20000] [--revocations 1000000] [--samples 200]
  *                      [--scenarios a,b,c,d,e,f] [--max-other 10] [--retry-budget 60]
- *                      [--gateway-root DIR] [--cpu-prof]
+ *                      [--gateway-root DIR] [--baseline-root DIR] [--tracing] [--cpu-prof]
+ *
+ * --baseline-root DIR adds gatehouse-baseline: the gateway of another (built) work tree, started
+ * as gatehouse is (issue 13: no loss with tracing off). --tracing adds gatehouse-traced: the
+ * gateway with OTLP tracing on, exporting every span to a counting sink (bench/peers/otlp-sink.ts).
  */
 import { execFileSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { cpus } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -16,9 +21,11 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { rssMegabytes } from './lib/cpu.ts'
 import {
-  PATH, seedRevocations, startBareProxy, startGateway, startJwtProxy, startRedis, startUpstream, tempFile, type Proc
+  PATH, seedRevocations, startBareProxy, startGateway, startJwtProxy, startOtlpSink, startRedis, startUpstream, tempFile, tracingEnv, type Proc
 } from './lib/gateway-servers.ts'
-import { BARE, GATEWAY, GATEWAY_1M, JWT, render, type Extras, type GatewaySettings, type Scenario, type ServerRounds } from './lib/gateway-report.ts'
+import {
+  BARE, GATEWAY, GATEWAY_1M, GATEWAY_BASELINE, GATEWAY_TRACED, JWT, render, type Extras, type GatewaySettings, type Scenario, type ServerRounds
+} from './lib/gateway-report.ts'
 import { bearer, send } from './lib/http.ts'
 import { median, machine } from './lib/report.ts'
 import { measureRevocationDelay, summarise } from './lib/revocation-delay.ts'
@@ -52,6 +59,8 @@ function readSettings (): Options {
       'retry-budget': { type: 'string', default: '60' },
       scenarios: { type: 'string', default: SCENARIOS.join(',') },
       'gateway-root': { type: 'string', default: join(BENCH, '..') },
+      'baseline-root': { type: 'string' },
+      tracing: { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false }
     }
   })
@@ -69,6 +78,10 @@ function readSettings (): Options {
   for (const s of scenarios) if (!(SCENARIOS as readonly string[]).includes(s)) throw new Error(`--scenarios: unknown "${s}" (${SCENARIOS.join(',')})`)
   // (c) is paced at half the bare proxy's (a) rate, (d) compares with the gateway's (a) rounds.
   if (scenarios.has('c') || scenarios.has('d')) scenarios.add('a')
+  const baselineRoot = values['baseline-root'] === undefined ? undefined : resolve(values['baseline-root'])
+  if (baselineRoot !== undefined && !existsSync(join(baselineRoot, 'packages/gateway/dist'))) {
+    throw new Error(`--baseline-root: ${baselineRoot}/packages/gateway/dist is missing (build that tree: npx tsc -b tsconfig.build.json)`)
+  }
   return {
     rounds: positive('rounds'),
     duration: positive('duration'),
@@ -82,6 +95,8 @@ function readSettings (): Options {
     serverCpu: CPU.server,
     loadCpu: CPU.load,
     gatewayRoot: resolve(values['gateway-root']),
+    ...(baselineRoot === undefined ? {} : { baselineRoot }),
+    tracing: values.tracing,
     scenarios: scenarios as Set<ScenarioId>,
     cpuProf: values['cpu-prof']
   }
@@ -111,6 +126,15 @@ function pin (pid: number, cpu: number): void {
 
 async function versionOf (packageJson: string): Promise<string> {
   return (JSON.parse(await readFile(packageJson, 'utf8')) as { version: string }).version
+}
+
+/** The package version and the commit of a work tree (`-dirty` with uncommitted changes). */
+async function gatewayVersion (root: string): Promise<string> {
+  let commit = '?'
+  try {
+    commit = execFileSync('git', ['-C', root, 'describe', '--always', '--dirty'], { encoding: 'utf8' }).trim()
+  } catch { /* not a git work tree */ }
+  return `${await versionOf(join(root, 'packages/gateway/package.json'))} (${commit})`
 }
 
 const describe = (r: WrkResult): string =>
@@ -156,10 +180,14 @@ interface RetryBudget { seconds: number, maxOther: number, used: number }
  */
 type TokenCursor = Map<string, number>
 
+/** Requests each server answered under wrk (warm-ups, rounds, re-runs), by name: the traced gateway's spans per request. */
+const answered = new Map<string, number>()
+
 async function runRounds (title: string, targets: Target[], rounds: number, warmup: number, budget: RetryBudget, load: (t: Target, duration: number) => WrkLoad, cursor?: TokenCursor): Promise<ServerRounds[]> {
   const results = targets.map((t) => ({ name: t.name, rounds: [] as WrkResult[] }))
   const run = async (t: Target, spec: WrkLoad): Promise<WrkResult> => {
     const r = await wrk(spec)
+    answered.set(t.name, (answered.get(t.name) ?? 0) + r.requests)
     cursor?.set(t.name, (cursor.get(t.name) ?? 0) + r.requests + 2 * spec.connections)
     return r
   }
@@ -192,6 +220,8 @@ async function runRounds (title: string, targets: Target[], rounds: number, warm
 
 async function main (): Promise<number> {
   const settings = readSettings()
+  // Every server inherits the bench's environment: tracing is on only where the bench turns it on.
+  for (const name of Object.keys(process.env)) if (name.startsWith('OTEL_')) delete process.env[name]
   const host = machine()
   const wrkVersion = checkMachine(settings)
   const began = performance.now()
@@ -224,14 +254,26 @@ async function main (): Promise<number> {
   const bare = await startBareProxy(CPU.server, upstream.url, profile(BARE))
   const jwt = await startJwtProxy(CPU.server, upstream.url, issuer.url, profile(JWT))
   const gateway = await startGateway(GATEWAY, CPU.server, { issuer: issuer.url, upstream: upstream.url, redisUrl: redis.redisUrl }, profile(GATEWAY), settings.gatewayRoot)
+  // The baseline shares the gateway's Redis: it is off the per-request path (the mirror is in
+  // memory), so the two run in the same conditions, and a second server would only add noise.
+  const baseline = settings.baselineRoot === undefined
+    ? undefined
+    : await startGateway(GATEWAY_BASELINE, CPU.server, { issuer: issuer.url, upstream: upstream.url, redisUrl: redis.redisUrl }, profile(GATEWAY_BASELINE), settings.baselineRoot)
+  // The spans go to a real receiver on the load CPU, as they would to a collector on another host.
+  const sink = settings.tracing ? await startOtlpSink(CPU.load) : undefined
+  const traced = sink === undefined
+    ? undefined
+    : await startGateway(GATEWAY_TRACED, CPU.server, { issuer: issuer.url, upstream: upstream.url, redisUrl: redis.redisUrl, env: tracingEnv(sink.url) }, profile(GATEWAY_TRACED), settings.gatewayRoot)
   const gateway1M = redis1M === undefined
     ? undefined
     : await startGateway(GATEWAY_1M, CPU.server, { issuer: issuer.url, upstream: upstream.url, redisUrl: redis1M.redisUrl }, profile(GATEWAY_1M), settings.gatewayRoot)
+  const gateways = [gateway, baseline, traced, gateway1M].filter((g) => g !== undefined)
   const extras: Extras = {
-    rssAtStart: Object.fromEntries([gateway, gateway1M].filter((g) => g !== undefined).map((g) => [g.name, rssMegabytes(g.pid)])),
-    startMs: Object.fromEntries([gateway, gateway1M].filter((g) => g !== undefined).map((g) => [g.name, g.startMs])),
+    rssAtStart: Object.fromEntries(gateways.map((g) => [g.name, rssMegabytes(g.pid)])),
+    startMs: Object.fromEntries(gateways.map((g) => [g.name, g.startMs])),
     versions: {
-      gatehouse: await versionOf(join(settings.gatewayRoot, 'packages/gateway/package.json')),
+      gatehouse: await gatewayVersion(settings.gatewayRoot),
+      ...(settings.baselineRoot === undefined ? {} : { [GATEWAY_BASELINE]: await gatewayVersion(settings.baselineRoot) }),
       '@fastify/http-proxy': await versionOf(join(BENCH, 'node_modules/@fastify/http-proxy/package.json')),
       '@fastify/jwt': await versionOf(join(BENCH, 'node_modules/@fastify/jwt/package.json')),
       wrk: wrkVersion.replace(/^wrk\s+/, '').replace(/\s.*$/, ''),
@@ -245,17 +287,19 @@ async function main (): Promise<number> {
   const upstreamBody = (await send(upstream.url + PATH)).body
   const sample = [token, ...manyTokens.filter((_, i) => i % Math.max(1, Math.floor(manyTokens.length / 20)) === 0)]
   await validate(bare, false, upstreamBody, [token])
-  for (const proc of [gateway, gateway1M, jwt]) if (proc !== undefined) await validate(proc, true, upstreamBody, sample)
+  for (const proc of [gateway, baseline, traced, gateway1M, jwt]) if (proc !== undefined) await validate(proc, true, upstreamBody, sample)
   console.log(`${elapsed()}: validated: every proxy returns the upstream's body for a valid token, and the gateways and ${JWT} refuse bad ones`)
 
   const targets: Target[] = [
     { proc: upstream, name: 'upstream' },
     { proc: bare, name: BARE },
     { proc: gateway, name: GATEWAY },
+    ...(baseline === undefined ? [] : [{ proc: baseline, name: GATEWAY_BASELINE }]),
+    ...(traced === undefined ? [] : [{ proc: traced, name: GATEWAY_TRACED }]),
     { proc: jwt, name: JWT },
     ...(gateway1M === undefined ? [] : [{ proc: gateway1M, name: GATEWAY_1M }])
   ]
-  const loadCpuPids = [upstream.pid, redis.pid, issuer.pid, ...(redis1M === undefined ? [] : [redis1M.pid])]
+  const loadCpuPids = [upstream.pid, redis.pid, issuer.pid, ...[redis1M, sink].filter((p) => p !== undefined).map((p) => p.pid)]
   const base = (t: Target, duration: number): WrkLoad => ({
     url: t.proc.url + PATH,
     connections: settings.connections,
@@ -302,10 +346,18 @@ async function main (): Promise<number> {
   }
   // Still right at the end.
   await validate(bare, false, upstreamBody, [token])
-  for (const proc of [gateway, gateway1M, jwt]) if (proc !== undefined) await validate(proc, true, upstreamBody, [token])
+  for (const proc of [gateway, baseline, traced, gateway1M, jwt]) if (proc !== undefined) await validate(proc, true, upstreamBody, [token])
   console.log(`${elapsed()}: validated again after the rounds`)
+  if (traced !== undefined && sink !== undefined) {
+    // Stopping flushes the spans still in the batch, so the count covers every request.
+    await traced.stop()
+    extras.tracing = { sink: await sink.stats(), requests: answered.get(GATEWAY_TRACED) ?? 0 }
+    const { sink: got, requests } = extras.tracing
+    console.log(`${elapsed()}: ${GATEWAY_TRACED} exported ${got.spans} spans in ${got.requests} requests (${(got.bytes / 1e6).toFixed(1)} MB) for ${requests} requests under load`)
+  }
 
-  const isValid = scenarios.every((s) => s.servers.every((x) => x.rounds.every(isClean))) && (extras.revocation?.failures ?? 0) === 0 && (extras.issuerLogout?.failures ?? 0) === 0
+  const isValid = scenarios.every((s) => s.servers.every((x) => x.rounds.every(isClean))) && (extras.revocation?.failures ?? 0) === 0 && (extras.issuerLogout?.failures ?? 0) === 0 &&
+    (extras.tracing === undefined || extras.tracing.sink.spans > 0)
   extras.retries = budget.used
   const report = render(scenarios, extras, settings, host, new Date())
   await mkdir(RESULTS, { recursive: true })

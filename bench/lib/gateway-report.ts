@@ -1,4 +1,5 @@
 /** The results of bench/gateway.ts, as markdown: one table per scenario, then the targets. */
+import type { SinkStats } from '../peers/otlp-sink.ts'
 import { median } from './report.ts'
 import { summarise, type DelayResult } from './revocation-delay.ts'
 import { isClean, type WrkResult } from './wrk.ts'
@@ -19,6 +20,10 @@ export interface GatewaySettings {
   loadCpu: number
   /** Work tree whose gateway ran */
   gatewayRoot: string
+  /** Work tree of gatehouse-baseline, when it ran */
+  baselineRoot?: string
+  /** gatehouse-traced ran */
+  tracing: boolean
 }
 
 export interface ServerRounds {
@@ -46,12 +51,16 @@ export interface Extras {
   retries?: number
   /** Entries seeded into the 1M gateway's Redis */
   revocationsSeeded?: number
+  /** What the traced gateway exported, and the requests it answered under wrk */
+  tracing?: { sink: SinkStats, requests: number }
   versions: Record<string, string>
 }
 
 export const BARE = 'http-proxy'
 export const GATEWAY = 'gatehouse'
 export const GATEWAY_1M = 'gatehouse-1M'
+export const GATEWAY_BASELINE = 'gatehouse-baseline'
+export const GATEWAY_TRACED = 'gatehouse-traced'
 export const JWT = 'fastify-jwt'
 
 const fixed = (n: number, digits = 0): string => Number.isFinite(n)
@@ -118,6 +127,7 @@ function targets (scenarios: Scenario[], extras: Extras): string[] {
       `(${GATEWAY} ${fixed(p99(GATEWAY), 2)} ms, ${BARE} ${fixed(p99(BARE), 2)} ms; target <= 1 ms: ${verdict(added <= 1)}); ` +
       `p50 added ${fixed(p50(GATEWAY) - p50(BARE), 2)} ms`)
   }
+  lines.push(...observabilityCost(scenarios, extras))
   const withList = find('a', GATEWAY_1M)
   const without = find('a', GATEWAY)
   if (withList !== undefined && without !== undefined) {
@@ -150,14 +160,52 @@ function targets (scenarios: Scenario[], extras: Extras): string[] {
   return lines
 }
 
+/**
+ * Issue 13: with tracing off, the gateway's (a) req/s may not drop against the baseline (the
+ * work tree before the observability work) by more than the run-to-run spread; with tracing on,
+ * the cost is reported.
+ */
+function observabilityCost (scenarios: Scenario[], extras: Extras): string[] {
+  const find = (id: Scenario['id'], name: string): ServerRounds | undefined => scenarios.find((s) => s.id === id)?.servers.find((s) => s.name === name)
+  const rate = (id: Scenario['id'], name: string): number => med(find(id, name), (r) => r.requestsPerSecond)
+  const cpu = (id: Scenario['id'], name: string): number => med(find(id, name), (r) => r.cpuPerRequest)
+  // Each ratio > 1 when `name` is the faster (req/s) or the cheaper (CPU per request).
+  const versus = (id: Scenario['id'], name: string, other: string): string =>
+    `(${id}) **${fixed(rate(id, name) / rate(id, other), 3)}x**, by CPU time ${fixed(cpu(id, other) / cpu(id, name), 3)}x (${fixed(cpu(id, name))} vs ${fixed(cpu(id, other))} µs/req)`
+  const lines: string[] = []
+  const gateway = find('a', GATEWAY)
+  const baseline = find('a', GATEWAY_BASELINE)
+  if (gateway !== undefined && baseline !== undefined) {
+    const ratio = rate('a', GATEWAY) / rate('a', GATEWAY_BASELINE)
+    const noise = Math.max(spread(gateway), spread(baseline))
+    const hasSpread = Math.min(gateway.rounds.length, baseline.rounds.length) > 1
+    const others = (['b', 'c'] as const).filter((id) => find(id, GATEWAY_BASELINE) !== undefined).map((id) => `; ${versus(id, GATEWAY, GATEWAY_BASELINE)}`).join('')
+    lines.push(`- issue 13, tracing off: ${GATEWAY} / ${GATEWAY_BASELINE} req/s ${versus('a', GATEWAY, GATEWAY_BASELINE)} ` +
+      `(a drop of at most the run-to-run spread, ${fixed(noise * 100, 1)}% = the larger of the two servers' round spreads: ` +
+      `${hasSpread ? verdict(ratio >= 1 - noise) : 'n/a, one round has no spread'})${others}`)
+  }
+  const traced = extras.tracing
+  if (traced !== undefined) {
+    const ids = (['a', 'b', 'c'] as const).filter((id) => find(id, GATEWAY_TRACED) !== undefined && find(id, GATEWAY) !== undefined)
+    const { sink, requests } = traced
+    const received = sink.spans > 0
+      ? `the sink received ${fixed(sink.spans)} spans in ${fixed(sink.requests)} exports (${fixed(sink.bytes / 1e6, 1)} MB), ${fixed(sink.spans / Math.max(1, requests), 2)} per request answered under load`
+      : `**the sink received no spans (${fixed(sink.requests)} exports, ${fixed(sink.bytes)} bytes): the traced rows are INVALID**`
+    lines.push(`- issue 13, tracing on (reported, no target): ${GATEWAY_TRACED} / ${GATEWAY} req/s ${ids.map((id) => versus(id, GATEWAY_TRACED, GATEWAY)).join('; ')}; ${received}`)
+  }
+  return lines
+}
+
 export function render (scenarios: Scenario[], extras: Extras, settings: GatewaySettings, host: string, when: Date): string {
   const versions = Object.entries(extras.versions).map(([k, v]) => `${k} ${v}`).join(', ')
   const invalid = scenarios.some((s) => s.servers.some((x) => !x.rounds.every(isClean)))
+  const noSpans = extras.tracing !== undefined && extras.tracing.sink.spans === 0
   const lines = [
     `# Gateway: Gatehouse vs bare @fastify/http-proxy vs @fastify/jwt (${when.toISOString()})`,
     '',
     ...targets(scenarios, extras),
     ...(invalid ? ['**INVALID: some requests failed during the rounds (see non-2xx and errors).**', ''] : []),
+    ...(noSpans ? [`**INVALID: ${GATEWAY_TRACED} exported no spans.**`, ''] : []),
     '## Scenarios',
     '',
     ...scenarios.flatMap((s) => table(s, settings)),
@@ -175,6 +223,14 @@ export function render (scenarios: Scenario[], extras: Extras, settings: Gateway
     `- ${GATEWAY}: packages/gateway/bin/gatehouse-gateway.js from ${settings.gatewayRoot}, route auth required + aud demo-api + scope api:read, local validation ` +
       '(verified-token cache: default 10,000), revocation mirror on Redis, request log at info to /dev/null, no rate limit; ' +
       `${GATEWAY_1M}: the same with ${fixed(settings.revocations)} jti entries seeded into Redis before it started`,
+    ...(settings.baselineRoot === undefined
+      ? []
+      : [`- ${GATEWAY_BASELINE}: the gateway of ${settings.baselineRoot}, started as ${GATEWAY} is (same YAML, same Redis), to compare with a version before a change`]),
+    ...(settings.tracing
+      ? [`- ${GATEWAY_TRACED}: ${GATEWAY} with tracing on (\`OTEL_TRACES_EXPORTER=otlp\`, \`OTEL_EXPORTER_OTLP_ENDPOINT\`; protocol http/json, the gateway's default; ` +
+          'sampler parentbased_always_on: every request a sampled root span; the SDK\'s default batch), exporting to an OTLP/HTTP sink on CPU ' + settings.loadCpu +
+          ' (bench/peers/otlp-sink.ts: counts, keeps nothing)']
+      : []),
     `- ${BARE}: @fastify/http-proxy, no auth, no logging; ${JWT}: @fastify/jwt (fast-jwt cache: true = 1,000 entries; ES256, typ at+jwt, iss, aud; scope check; identity headers) + @fastify/http-proxy, ` +
       'no revocation list, no logging; all three use undici with 256 connections to the upstream',
     `- (b) cycles through ${fixed(settings.tokens)} distinct tokens (more than either cache holds: every request is a signature check)`,

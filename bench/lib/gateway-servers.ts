@@ -1,7 +1,7 @@
 /**
  * The processes of bench/gateway.ts, each pinned with `taskset` and stopped by `stopAll()`:
- * Redis, the upstream, the bare @fastify/http-proxy, the @fastify/jwt proxy and Gatehouse
- * gateways (bin/gatehouse-gateway.js on a generated YAML).
+ * Redis, the upstream, the bare @fastify/http-proxy, the @fastify/jwt proxy, Gatehouse
+ * gateways (bin/gatehouse-gateway.js on a generated YAML) and the OTLP sink of a traced one.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
+import type { SinkStats } from '../peers/otlp-sink.ts'
 import { freePort, onStopAll, spawnPinned, stopChild, waitReady } from './servers.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -159,6 +160,8 @@ export interface GatewaySetup {
   redisUrl?: string
   /** pino level of the gateway's log; default info (the request log line) */
   logLevel?: string
+  /** More environment for the process, e.g. {@link tracingEnv} */
+  env?: Record<string, string>
 }
 
 /**
@@ -196,6 +199,34 @@ export async function startGateway (name: string, cpu: number, setup: GatewaySet
   const url = `http://127.0.0.1:${port}`
   const config = await tempFile(`${name}.yaml`, gatewayYaml(port, setup))
   const started = performance.now()
-  const proc = await startPinned(name, cpu, ['node', ...nodeFlags, join(root, 'packages/gateway/bin/gatehouse-gateway.js'), '--config', config], {}, url, '/readyz')
+  const proc = await startPinned(name, cpu, ['node', ...nodeFlags, join(root, 'packages/gateway/bin/gatehouse-gateway.js'), '--config', config], setup.env ?? {}, url, '/readyz')
   return { ...proc, startMs: performance.now() - started }
+}
+
+export interface OtlpSink extends Proc {
+  /** What the sink has received so far */
+  stats: () => Promise<SinkStats>
+}
+
+/** bench/peers/otlp-sink.ts: an OTLP/HTTP receiver that counts what it gets and keeps nothing. */
+export async function startOtlpSink (cpu: number): Promise<OtlpSink> {
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const proc = await startPinned('otlp-sink', cpu, ['node', '--import', 'tsx', join(ROOT, 'bench/peers/otlp-sink.ts')], { BENCH_PORT: String(port) }, url, '/healthz')
+  const stats = async (): Promise<SinkStats> => {
+    const response = await fetch(url + '/stats')
+    if (response.status !== 200) throw new Error(`otlp-sink: /stats got HTTP ${response.status}`)
+    return await response.json() as SinkStats
+  }
+  return { ...proc, stats }
+}
+
+/**
+ * Tracing on, through the standard variables the gateway reads (packages/shared/src/tracing.ts
+ * `tracingSettings`): the OTLP exporter to `sink` (it adds `/v1/traces`), over the gateway's
+ * default protocol (http/json); the SDK's default sampler (parentbased_always_on: wrk sends no
+ * `traceparent`, so every request is a sampled root) and batch processor.
+ */
+export function tracingEnv (sink: string): Record<string, string> {
+  return { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: sink }
 }
