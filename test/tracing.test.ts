@@ -1,11 +1,13 @@
 /**
  * Tracing in real processes (docs/operations.md, Tracing). The issuer and a gateway started
  * with OTEL_* variables pointing at an OTLP/HTTP receiver in this test send it their spans
- * (OTLP/JSON), under their service names, and one trace runs from the caller through the
- * gateway to the upstream, which gets the gateway's `traceparent`; the gateway's JWKS fetch
- * and the issuer's answer share a trace too. A gateway started without OTEL_* variables loads
- * no SDK: it logs nothing about tracing and hands the caller's `traceparent` to the upstream
- * untouched. A variable that cannot be honoured stops the start with one line.
+ * (OTLP/JSON), under their service names, and one trace runs from the caller (a trusted
+ * proxy: both list loopback in `trustProxy`) through the gateway to the upstream, which gets
+ * the gateway's `traceparent`; the gateway's JWKS fetch and the issuer's answer share a trace
+ * too. A gateway started without OTEL_* variables loads no SDK: it logs nothing about tracing
+ * and hands the caller's `traceparent` to the upstream untouched. `grpc` starts all the same,
+ * over http/protobuf, with one warning; an exporter that cannot be honoured stops the start
+ * with one line.
  */
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
@@ -16,9 +18,11 @@ import { bearer, DEMO, demoGatewayConfig, freePort, getJson, ROOT, runNode, serv
 const receiver = await startOtlpReceiver(t)
 // A short batch delay: spans arrive within a tenth of a second instead of five.
 const OTEL = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '100' }
+// The test's requests come from loopback, a trusted proxy here; the gateway is one to the issuer.
+const trustLoopback = (config: { trustProxy: boolean | readonly string[] }): void => { config.trustProxy = ['loopback'] }
 const stack = await startStack(t, {
-  issuer: { env: OTEL, logLevel: 'info' },
-  gateways: [{ env: { ...OTEL, OTEL_SERVICE_NAME: 'edge-gateway' }, logLevel: 'info' }]
+  issuer: { env: OTEL, logLevel: 'info', configure: trustLoopback },
+  gateways: [{ env: { ...OTEL, OTEL_SERVICE_NAME: 'edge-gateway' }, logLevel: 'info', configure: trustLoopback }]
 })
 const gateway = stack.gateways[0]!
 const token = await serviceToken(stack.issuer)
@@ -106,7 +110,23 @@ t.test('a gateway without OTEL_* variables: no SDK, nothing said, the caller\'s 
   t.notOk(receiver.spans().some((s) => s.traceId === traceparent.split('-')[1]), 'the receiver got nothing of that request')
 })
 
-t.test('an exporter or protocol that cannot be honoured: one line at start, exit 1', async (t) => {
+t.test('OTEL_EXPORTER_OTLP_PROTOCOL=grpc: the gateway starts, traces over http/protobuf, one warning', async (t) => {
+  const grpc = await startGateway(t, stack.dir, stack.issuer, stack.resourceServer, {
+    name: 'grpc-gateway',
+    logLevel: 'info',
+    env: { ...OTEL, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_SERVICE_NAME: 'grpc-gateway' }
+  })
+  const res = await getJson<Echo>(`${grpc.url}/api/things`, bearer(token))
+  t.equal(res.status, 200)
+  const warnings = grpc.output.split('\n').filter((line) => line.includes('is \\"grpc\\"'))
+  t.equal(warnings.length, 1, 'one line about it')
+  t.match(warnings[0], /"level":40.*"msg":"tracing: OTEL_EXPORTER_OTLP_PROTOCOL is \\"grpc\\", which Gatehouse does not send: traces go over http\/protobuf to /)
+  t.match(grpc.output, /"protocol":"http\/protobuf".*"msg":"tracing on: spans are exported with OTLP"/)
+  await waitFor('protobuf spans from the grpc gateway', () => receiver.requests.some((r) => r.contentType === 'application/x-protobuf' && r.body.includes('grpc-gateway')) ? true : undefined)
+  t.pass('its spans arrive, as protobuf')
+})
+
+t.test('an exporter that cannot be honoured: one line at start, exit 1', async (t) => {
   const config = demoGatewayConfig()
   config.listen = { host: '127.0.0.1', port: await freePort() }
   const file = join(t.testdir(), 'gateway.yaml')
@@ -114,7 +134,7 @@ t.test('an exporter or protocol that cannot be honoured: one line at start, exit
   const gatewayBin = join(ROOT, 'packages/gateway/bin/gatehouse-gateway.js')
   for (const [env, problem] of [
     [{ OTEL_TRACES_EXPORTER: 'zipkin' }, /^environment OTEL_TRACES_EXPORTER is "zipkin"/],
-    [{ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, /^environment OTEL_EXPORTER_OTLP_PROTOCOL is "grpc"/]
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/thrift' }, /^environment OTEL_EXPORTER_OTLP_PROTOCOL is "http\/thrift"/]
   ] as const) {
     const { code, stderr } = await runNode([gatewayBin, '--config', file], 30_000, env)
     t.equal(code, 1, `${JSON.stringify(env)}: exit 1`)

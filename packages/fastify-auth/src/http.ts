@@ -9,6 +9,18 @@ export class IssuerFetchError extends Error {
   }
 }
 
+/** What may be sent as an X-Request-Id (the ids Gatehouse's services make and keep). */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+/**
+ * `X-Request-Id: <id>` for a call made on behalf of a request, so the issuer's log lines carry
+ * the caller's id (it keeps one only from a proxy it trusts); nothing for no id, or for one
+ * an application made that is no sane header value.
+ */
+export function requestIdHeader (requestId: string | undefined): Record<string, string> {
+  return requestId !== undefined && REQUEST_ID.test(requestId) ? { 'x-request-id': requestId } : {}
+}
+
 /** Largest body read from the issuer; a JWKS or discovery document is a few kB. */
 const MAX_BODY = 1024 * 1024
 

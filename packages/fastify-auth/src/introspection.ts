@@ -9,7 +9,7 @@
 import { toAccessClaims } from './claims.ts'
 import type { Discovery } from './discovery.ts'
 import { AuthError, isAuthError } from './errors.ts'
-import { fetchJson } from './http.ts'
+import { fetchJson, requestIdHeader } from './http.ts'
 import { precheckToken, type PrecheckOptions } from './introspection-precheck.ts'
 import type { ResolvedIntrospection } from './options.ts'
 import type { Clock, RevocationLog } from './revocation/types.ts'
@@ -65,8 +65,12 @@ export class Introspector {
     this.#refused = new TokenCache(options.negativeCacheSize)
   }
 
-  /** The claims of an active access token. Throws AuthError (inactive, issuer_unavailable, ...). */
-  async introspect (token: string): Promise<AccessClaims> {
+  /**
+   * The claims of an active access token. Throws AuthError (inactive, issuer_unavailable, ...).
+   * A request to the issuer carries `requestId` as X-Request-Id (concurrent checks of one token
+   * share one request: the first one's id).
+   */
+  async introspect (token: string, requestId?: string): Promise<AccessClaims> {
     const now = this.#clock.now()
     let answer = this.#cache.get(token)
     if (answer === undefined || now >= answer.until) {
@@ -75,7 +79,7 @@ export class Introspector {
       precheckToken(token, now, this.#precheck)
       let pending = this.#inFlight.get(token)
       if (pending === undefined) {
-        pending = this.#ask(token).finally(() => this.#inFlight.delete(token))
+        pending = this.#ask(token, requestId).finally(() => this.#inFlight.delete(token))
         this.#inFlight.set(token, pending)
       }
       answer = await pending
@@ -84,7 +88,7 @@ export class Introspector {
     return answer.claims
   }
 
-  async #ask (token: string): Promise<Answer> {
+  async #ask (token: string, requestId: string | undefined): Promise<Answer> {
     let body: Record<string, unknown>
     try {
       const endpoint = this.#options.endpoint ?? (await this.#discovery.get()).introspection_endpoint
@@ -92,7 +96,7 @@ export class Introspector {
       this.requests++
       body = await fetchJson(endpoint, this.#options.timeout, {
         method: 'POST',
-        headers: { authorization: this.#authorization, 'content-type': 'application/x-www-form-urlencoded' },
+        headers: { authorization: this.#authorization, 'content-type': 'application/x-www-form-urlencoded', ...requestIdHeader(requestId) },
         // RFC 7662 2.1: the token, and a hint of its type.
         body: new URLSearchParams({ token, token_type_hint: 'access_token' }).toString()
       })

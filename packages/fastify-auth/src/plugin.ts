@@ -31,7 +31,7 @@ export function authPreHandler (verifier: TokenVerifier, route?: RouteAuth): pre
   parseRouteAuth(route, verifier.hasIntrospection)
   return async function requireAuth (request, reply) {
     try {
-      request.auth = await verifier.verifyAuthorization(request.headers.authorization, route)
+      request.auth = await verifier.verifyAuthorization(request.headers.authorization, route, request.id)
     } catch (err) {
       if (!isAuthError(err)) throw err
       request.auth = null

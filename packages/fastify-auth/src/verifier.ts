@@ -78,14 +78,18 @@ export class TokenVerifier {
    * AuthError, after calling `onFailure(reason)` once. A cache hit costs a Map lookup and
    * the per-request checks: no signature, no regex, no object but the returned promise.
    * While an OpenTelemetry SDK is registered, each call is a `verify token` span.
+   *
+   * `requestId` is the id of the request the check is for (Fastify's `request.id`): a call it
+   * makes to the issuer (introspection) carries it as `X-Request-Id`, so the issuer's log lines
+   * can be joined to the caller's.
    */
-  verify (token: string, route?: RouteAuth): Promise<AccessClaims> {
-    return isTracing() ? this.#traced(token, route) : this.#verify(token, route, undefined)
+  verify (token: string, route?: RouteAuth, requestId?: string): Promise<AccessClaims> {
+    return isTracing() ? this.#traced(token, route, requestId) : this.#verify(token, route, requestId, undefined)
   }
 
   /** {@link verify} in a span: where the verdict came from (cache, signature, introspection) and which. */
-  #traced (token: string, route: RouteAuth | undefined): Promise<AccessClaims> {
-    return tracer.startActiveSpan('verify token', (span) => this.#verify(token, route, span).then((claims) => {
+  #traced (token: string, route: RouteAuth | undefined, requestId: string | undefined): Promise<AccessClaims> {
+    return tracer.startActiveSpan('verify token', (span) => this.#verify(token, route, requestId, span).then((claims) => {
       span.setAttribute(ATTR.outcome, 'ok')
       span.setAttribute(ATTR.clientId, claims.client_id)
       span.end()
@@ -97,14 +101,14 @@ export class TokenVerifier {
     }))
   }
 
-  #verify (token: string, route: RouteAuth | undefined, span: Span | undefined): Promise<AccessClaims> {
+  #verify (token: string, route: RouteAuth | undefined, requestId: string | undefined, span: Span | undefined): Promise<AccessClaims> {
     try {
       if (typeof token !== 'string' || token === '') throw new AuthError('malformed')
       if (token.length > this.#options.maxTokenLength) throw new AuthError('too_long')
       if (route?.validation === 'introspect') {
         if (!isB64Token(token)) throw new AuthError('malformed')
         span?.setAttribute(ATTR.source, 'introspection')
-        return this.#introspect(token, route)
+        return this.#introspect(token, route, requestId)
       }
       const cached = this.#cache.get(token)
       if (cached !== undefined) {
@@ -130,7 +134,7 @@ export class TokenVerifier {
    * Like {@link verify}, from an `Authorization` header value (RFC 6750 2.1). No header: null
    * when `route.mode` is 'optional', else an AuthError 'missing'.
    */
-  verifyAuthorization (authorization: string | undefined, route?: RouteAuth): Promise<AccessClaims | null> {
+  verifyAuthorization (authorization: string | undefined, route?: RouteAuth, requestId?: string): Promise<AccessClaims | null> {
     let start: number
     try {
       if (authorization === undefined || authorization === '') {
@@ -143,7 +147,7 @@ export class TokenVerifier {
     } catch (err) {
       return Promise.reject(this.#refuse(err))
     }
-    return this.verify(authorization.slice(start), route)
+    return this.verify(authorization.slice(start), route, requestId)
   }
 
   /**
@@ -203,12 +207,12 @@ export class TokenVerifier {
     }
   }
 
-  async #introspect (token: string, route: RouteAuth): Promise<AccessClaims> {
+  async #introspect (token: string, route: RouteAuth, requestId: string | undefined): Promise<AccessClaims> {
     try {
       if (this.#introspector === undefined) {
         throw new AuthOptionsError('route.validation', "is 'introspect' but options.introspection is not set")
       }
-      const claims = await this.#introspector.introspect(token)
+      const claims = await this.#introspector.introspect(token, requestId)
       this.#checkRequest(claims, route)
       return claims
     } catch (err) {

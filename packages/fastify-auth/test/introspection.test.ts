@@ -43,6 +43,18 @@ t.test('an active token passes; the answer is cached', async (t) => {
   t.equal(issuer.hits.introspection, hits + 2, 'asked again after cacheTtl')
 })
 
+t.test('the introspection request carries the id of the request it is made for (X-Request-Id)', async (t) => {
+  const token = await issuer.sign({ sid: 's-ids' })
+  const asked = issuer.introspectionRequestIds.length
+  t.equal((await server.get('/introspected', bearer(token))).statusCode, 200)
+  const [id] = issuer.introspectionRequestIds.slice(asked)
+  t.match(id, /^req-[0-9a-z]+$/, 'Fastify\'s request.id, as the plugin\'s preHandler passes it')
+  const other = await issuer.sign({ sid: 's-ids-2' })
+  t.equal((await server.get('/introspected', bearer(other))).statusCode, 200)
+  const [next] = issuer.introspectionRequestIds.slice(asked + 1)
+  t.ok(next !== undefined && next !== id, 'each request its own')
+})
+
 t.test('an answer is never kept past the token\'s exp', async (t) => {
   const token = await issuer.sign({ exp: Math.floor(clock.now() / 1000) + 10 })
   t.equal((await server.get('/introspected', bearer(token))).statusCode, 200)

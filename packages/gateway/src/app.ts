@@ -193,8 +193,9 @@ async function assemble (app: FastifyInstance, config: GatewayConfig, { metrics,
 
   app.decorateRequest('auth', null)
   app.decorateRequest('gatewayRoute', null)
-  // A span per request while an OpenTelemetry SDK is registered (docs/operations.md, Tracing).
-  traceRequests(app, tracer)
+  // A span per request while an OpenTelemetry SDK is registered (docs/operations.md, Tracing),
+  // continuing the caller's trace only when a trusted proxy sent it.
+  traceRequests(app, tracer, { trust: proxyTrust(config.trustProxy) })
   app.setErrorHandler(replyWithError)
   holdContinue(app)
   app.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ error: 'not_found' }))

@@ -110,7 +110,8 @@ export function logoutRoute (deps: LogoutDeps, client: { id: string, secret: str
           clientSecret: client.secret,
           token: readBearerToken(request.headers.authorization ?? '', config.auth.maxTokenLength),
           audiences: [...new Set(registered.map((r) => r.audience))],
-          timeout
+          timeout,
+          requestId: request.id
         })
         const targets = registered.flatMap(({ uri, audience }) => {
           const logoutToken = ended.logoutTokens[audience]

@@ -14,6 +14,8 @@ import { CertificateReloader } from '@gatehouse/shared/tls-reloader'
 import { build } from './app.ts'
 import { issuerMismatchProblem, loadGatewayConfig } from './load-config.ts'
 import { ConfigReloader } from './reloader.ts'
+import { loggerOptions } from './logging.ts'
+import pino, { type LoggerOptions } from 'pino'
 
 /** How long shutdown waits for requests in flight before exiting anyway. */
 const SHUTDOWN_GRACE_MS = 30_000
@@ -23,7 +25,8 @@ export async function serve (file: string): Promise<void> {
   const tls = loadTls(config.listen.tls, file)
   // OTEL_* variables switch tracing on (docs/operations.md, Tracing); without them no SDK is
   // loaded. Before the app: its hooks and Redis clients are traced only when an SDK is there.
-  const tracing = await startTracing({ name: 'gatehouse-gateway', version: packageVersion(new URL('../package.json', import.meta.url)) })
+  // Its own logger, like the app's: what the SDK says while it starts is not lost.
+  const tracing = await startTracing({ name: 'gatehouse-gateway', version: packageVersion(new URL('../package.json', import.meta.url)) }, pino(loggerOptions(config.log.level) as LoggerOptions))
   const app = await build(config, tls === undefined ? {} : { tls }).catch((err: unknown) => {
     throw err instanceof IssuerMismatchError ? issuerMismatchProblem(file, err) : err
   })
@@ -33,11 +36,8 @@ export async function serve (file: string): Promise<void> {
     reloader.close()
     certificates?.close()
   })
-  if (tracing !== undefined) {
-    tracing.logTo(app.log)
-    // Spans still buffered are sent before the process exits.
-    app.addHook('onClose', async () => { await tracing.shutdown() })
-  }
+  // Spans still buffered are sent before the process exits.
+  if (tracing !== undefined) app.addHook('onClose', async () => { await tracing.shutdown() })
 
   let closing = false
   const shutdown = (signal: string): void => {

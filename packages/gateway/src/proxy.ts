@@ -111,7 +111,7 @@ export function proxyRoutes (deps: ProxyDeps) {
       let claims: AccessClaims | null = null
       if (auth !== null) {
         const checking = performance.now()
-        const check = deps.verifier.verifyAuthorization(upgrade ? upgradeAuthorization(request) : request.headers.authorization, auth)
+        const check = deps.verifier.verifyAuthorization(upgrade ? upgradeAuthorization(request) : request.headers.authorization, auth, request.id)
         try {
           claims = request.auth = await (span === null ? check : noteAuth(span, check))
         } finally {

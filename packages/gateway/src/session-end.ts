@@ -1,7 +1,8 @@
 /**
  * The issuer side of the gateway's logout: `POST <issuer>/oauth2/session/end`, authenticated
  * as the gateway's client (client_secret_basic), with the caller's access token and one
- * `audience` per resource server that wants a Back-Channel Logout token.
+ * `audience` per resource server that wants a Back-Channel Logout token, and the logout
+ * request's id (X-Request-Id), so the issuer's log lines of the call carry it too.
  */
 import { AuthError } from '@gatehouse/fastify-auth'
 import { badGateway, unavailable } from './errors.ts'
@@ -26,6 +27,8 @@ export interface SessionEndRequest {
   audiences: string[]
   /** Milliseconds. */
   timeout: number
+  /** The logout request's id, sent as X-Request-Id: the issuer keeps it when it trusts this gateway (its `trustProxy`). */
+  requestId: string
 }
 
 /** RFC 6749 2.3.1: id and secret are form-encoded before they are joined and base64-encoded. */
@@ -68,7 +71,7 @@ export async function endSession (request: SessionEndRequest): Promise<SessionEn
   try {
     res = await fetch(request.endpoint, {
       method: 'POST',
-      headers: { authorization: basic(request.clientId, request.clientSecret), 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      headers: { authorization: basic(request.clientId, request.clientSecret), 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', 'x-request-id': request.requestId },
       body: form.toString(),
       signal: AbortSignal.timeout(request.timeout),
       redirect: 'manual'

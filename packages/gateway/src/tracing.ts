@@ -52,9 +52,15 @@ export function startUpstreamSpan (method: string, route: string, upstream: Upst
   })
 }
 
-/** `headers` with `span`'s W3C trace context (`traceparent`, `tracestate`) in place of the caller's. */
+/**
+ * `headers` with `span`'s W3C trace context (`traceparent`, `tracestate`, `baggage`) in place of
+ * the caller's. The caller's fields are dropped first: those the request's span did not take
+ * (from anyone but a trusted proxy, traceRequests) must not reach the upstream either.
+ */
 export function withTraceContext<H extends Record<string, unknown>> (span: Span | null, headers: H): H {
-  if (span !== null) propagation.inject(trace.setSpan(context.active(), span), headers)
+  if (span === null) return headers
+  for (const field of propagation.fields()) Reflect.deleteProperty(headers, field)
+  propagation.inject(trace.setSpan(context.active(), span), headers)
   return headers
 }
 

@@ -1,11 +1,14 @@
 /**
  * Traces of the gateway, the auth plugin and the issuer, in this process with an in-memory
  * OpenTelemetry SDK, over real HTTP (the issuer on Redis): which spans, their parents, their
- * attributes, the `traceparent` the upstream gets, an incoming `traceparent` continued, and no
- * token, subject, username, e-mail, password or secret in any span name or attribute.
+ * attributes, the `traceparent` the upstream gets, an incoming `traceparent` continued from a
+ * trusted proxy only (the test's requests come from loopback: `trustProxy: [loopback]` makes
+ * them a proxy's), a token request whose body comes after its headers, and no token, subject,
+ * username, e-mail, password or secret in any span name or attribute.
  */
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
+import { request as httpRequest } from 'node:http'
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api'
 import { memoryTracing, type ReadableSpan } from '@gatehouse/test-kit/tracing'
 import { passwordTokens, refresh } from '../../issuer/test/fixtures/flows.ts'
@@ -17,13 +20,17 @@ import { startUpstream } from './fixtures/upstream.ts'
 // Before any app is built: the apps add their request hooks only when an SDK is registered.
 const tracing = memoryTracing()
 
-const issuer = await startTestIssuer(t, 'redis')
+// The issuer trusts the gateway (loopback), so the gateway's calls continue its traces.
+const issuer = await startTestIssuer(t, 'redis', 'trustProxy: [loopback]')
 const upstream = await startUpstream(t)
-const { url } = await startGateway(t, gatewayConfig(issuer.url, `
+const routes = `
 routes:
   - { name: api, prefix: /api, upstreams: ['${upstream.url}'], audience: demo-api, scopes: { GET: [api:read] } }
   - { name: open, prefix: /open, upstreams: ['${upstream.url}'], auth: none }
-`), { listen: true })
+`
+const { url } = await startGateway(t, gatewayConfig(issuer.url, `trustProxy: [loopback]\n${routes}`), { listen: true })
+// The same gateway without trusted proxies: every caller is a client.
+const { url: edgeUrl } = await startGateway(t, gatewayConfig(issuer.url, routes), { listen: true })
 
 /** Everything secret or personal the tests use; none may appear in a span. */
 const forbidden: string[] = ['alice', 'alice@example.com', 'Alice Liddell', 'alice-password', 'wrong-password', ...Object.values(SECRETS)]
@@ -50,7 +57,7 @@ async function spanWhere (what: string, find: (span: ReadableSpan) => boolean, s
 
 const childrenOf = (parent: ReadableSpan): ReadableSpan[] => tracing.spans().filter((s) => parentOf(s) === idOf(parent) && traceOf(s) === traceOf(parent))
 
-t.test('a proxied request: gateway span continuing the caller\'s trace, token check, upstream call with traceparent', async (t) => {
+t.test('a proxied request: gateway span continuing a trusted proxy\'s trace, token check, upstream call with traceparent', async (t) => {
   const traceId = randomBytes(16).toString('hex')
   const callerSpan = randomBytes(8).toString('hex')
   const res = await httpGet(`${url}/api/things?q=1`, { authorization: `Bearer ${alice.access_token}`, traceparent: `00-${traceId}-${callerSpan}-01` })
@@ -84,6 +91,33 @@ t.test('a proxied request: gateway span continuing the caller\'s trace, token ch
   t.equal(parentOf(second), undefined, 'a root span')
   const cached = await spanWhere('the cached check', (s) => s.name === 'verify token' && traceOf(s) === freshTrace)
   t.equal(cached.attributes['gatehouse.token.source'], 'cache', 'the second check is answered from the cache')
+})
+
+t.test('a caller that is no trusted proxy: its trace context is not continued, nor passed upstream', async (t) => {
+  const callerTrace = randomBytes(16).toString('hex')
+  const res = await httpGet(`${edgeUrl}/api/things`, {
+    authorization: `Bearer ${alice.access_token}`,
+    traceparent: `00-${callerTrace}-${randomBytes(8).toString('hex')}-01`,
+    tracestate: 'caller=picked',
+    baggage: 'tenant=picked-by-caller'
+  })
+  t.equal(res.status, 200)
+  const seen = upstream.seen.at(-1)
+  const [, upstreamTrace = '', upstreamParent] = String(seen?.headers.traceparent).split('-')
+  t.not(upstreamTrace, callerTrace, 'the upstream gets a trace of the gateway\'s own')
+  t.equal(seen?.headers.tracestate, undefined, 'the caller\'s tracestate does not reach the upstream')
+  t.equal(seen?.headers.baggage, undefined, 'nor its baggage')
+  const request = await spanWhere('GET api in a trace of its own', (s) => s.name === 'GET api' && traceOf(s) === upstreamTrace)
+  t.equal(parentOf(request), undefined, 'the request span is a root')
+  t.notOk(tracing.spans().some((s) => traceOf(s) === callerTrace), 'no span in the caller\'s trace')
+  const call = await spanWhere('upstream GET', (s) => s.name === 'upstream GET' && traceOf(s) === upstreamTrace)
+  t.equal(upstreamParent, idOf(call), 'the upstream\'s parent is the gateway\'s call span')
+
+  // From a trusted proxy, its tracestate and baggage go on with its trace.
+  const proxyTrace = randomBytes(16).toString('hex')
+  const trusted = await httpGet(`${url}/api/things`, { authorization: `Bearer ${alice.access_token}`, traceparent: `00-${proxyTrace}-${randomBytes(8).toString('hex')}-01`, tracestate: 'proxy=kept', baggage: 'tenant=from-proxy' })
+  t.equal(trusted.status, 200)
+  t.match(upstream.seen.at(-1)?.headers, { traceparent: new RegExp(`^00-${proxyTrace}-`), tracestate: 'proxy=kept', baggage: 'tenant=from-proxy' }, 'a trusted proxy\'s context goes on to the upstream')
 })
 
 t.test('refusals: the reason on the request span, nothing sent upstream', async (t) => {
@@ -147,6 +181,32 @@ t.test('the issuer: endpoint, grant, signing and Redis spans; a refused grant', 
   const failed = await spanWhere('a refused password grant', (s) => s.name === 'grant password' && s.attributes['gatehouse.outcome'] === 'invalid_grant')
   t.equal(failed.attributes['error.type'], 'invalid_grant')
   t.not(failed.status.code, SpanStatusCode.ERROR, 'a refused grant is no server error')
+})
+
+t.test('a token request whose body comes after its headers: the grant, signing and Redis still nest under it', async (t) => {
+  const since = tracing.spans().length
+  const endpoint = new URL(String(issuer.as.token_endpoint))
+  const body = new URLSearchParams({ grant_type: 'password', username: 'alice', password: 'alice-password', scope: 'openid offline_access api:read' }).toString()
+  const answer = await new Promise<{ status: number, json: Record<string, string> }>((resolve, reject) => {
+    const req = httpRequest(endpoint, { method: 'POST', headers: { authorization: basic('cli', SECRETS.cli), 'content-type': 'application/x-www-form-urlencoded', 'transfer-encoding': 'chunked' } }, (res) => {
+      let text = ''
+      res.on('data', (chunk: Buffer) => { text += chunk.toString() }).on('end', () => { resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) as Record<string, string> }) })
+    }).on('error', reject)
+    // The headers alone first; the body in two later packets.
+    req.flushHeaders()
+    setTimeout(() => {
+      req.write(body.slice(0, 20))
+      setTimeout(() => { req.end(body.slice(20)) }, 50)
+    }, 50)
+  })
+  t.equal(answer.status, 200)
+  forbidden.push(answer.json.access_token ?? '', answer.json.refresh_token ?? '', answer.json.id_token ?? '')
+  const request = await spanWhere('POST /oauth2/token', (s) => s.name === 'POST /oauth2/token', since)
+  const grant = await spanWhere('grant password', (s) => s.name === 'grant password' && traceOf(s) === traceOf(request), since)
+  t.equal(parentOf(grant), idOf(request), 'the grant is a child of the request span')
+  t.ok(tracing.spans().some((s) => s.name === 'sign at+jwt' && parentOf(s) === idOf(grant)), 'the access token is signed under the grant')
+  const redis = tracing.spans().filter((s) => s.name.startsWith('redis ') && traceOf(s) === traceOf(request))
+  t.ok(redis.length > 0 && redis.every((s) => parentOf(s) !== undefined), 'Redis calls are in the request\'s trace')
 })
 
 t.test('no span name or attribute carries a token, a subject, a username, an e-mail or a secret', async (t) => {

@@ -109,8 +109,9 @@ export async function build (config: IssuerConfig, options: BuildOptions = {}): 
   app.decorate('issuer', ctx)
   app.decorateRequest('clientId', null)
   app.decorateRequest('client', null)
-  // A span per request while an OpenTelemetry SDK is registered (docs/operations.md, Tracing).
-  traceRequests(app, tracer, describeRequest)
+  // A span per request while an OpenTelemetry SDK is registered (docs/operations.md, Tracing),
+  // continuing the caller's trace only when a trusted proxy (or gateway) sent it.
+  traceRequests(app, tracer, { trust: proxyTrust(config.trustProxy), describe: describeRequest })
 
   try {
     await stores.revocations.ready()

@@ -17,22 +17,21 @@ import { loadIssuerConfig } from './load-config.ts'
 import { keyManagerFor, type KeyManager } from './keys/key-manager.ts'
 import { systemClock } from './clock.ts'
 import { createStores } from './stores/index.ts'
-import pino from 'pino'
+import { loggerOptions } from './logging.ts'
+import pino, { type LoggerOptions } from 'pino'
 
 export async function serve (file: string): Promise<void> {
   const config = loadIssuerConfig(file)
   const tls = loadTls(config.listen.tls, file)
   // OTEL_* variables switch tracing on (docs/operations.md, Tracing); without them no SDK is
   // loaded. Before the app: its hooks and Redis clients are traced only when an SDK is there.
-  const tracing = await startTracing({ name: 'gatehouse-issuer', version: packageVersion(new URL('../package.json', import.meta.url)) })
+  // Its own logger, like the app's: what the SDK says while it starts is not lost.
+  const tracing = await startTracing({ name: 'gatehouse-issuer', version: packageVersion(new URL('../package.json', import.meta.url)) }, pino(loggerOptions(config.log.level) as LoggerOptions))
   const app = await build(config, { baseDir: dirname(file), ...(tls === undefined ? {} : { tls }) })
   const certificates = tls === undefined ? undefined : new CertificateReloader(app.server, tls, app.log)
   app.addHook('onClose', async () => { certificates?.close() })
-  if (tracing !== undefined) {
-    tracing.logTo(app.log)
-    // Spans still buffered are sent before the process exits.
-    app.addHook('onClose', async () => { await tracing.shutdown() })
-  }
+  // Spans still buffered are sent before the process exits.
+  if (tracing !== undefined) app.addHook('onClose', async () => { await tracing.shutdown() })
   let closing = false
   const shutdown = (signal: string): void => {
     if (closing) return

@@ -5,7 +5,10 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import proxyAddr from '@fastify/proxy-addr'
-import type { FastifyServerOptions, RawRequestDefaultExpression } from 'fastify'
+import type { FastifyServerOptions } from 'fastify'
+import { isFromTrustedProxy, type ProxyTrust } from './trust-proxy.ts'
+
+export type { ProxyTrust }
 
 /** Query parameters whose values are secrets (matched on the decoded name, any case). */
 const SECRET_PARAMS = new Set([
@@ -42,9 +45,6 @@ function isSecretName (raw: string): boolean {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
-/** Whether a peer address is one of the trusted proxies (`proxyTrust`), or false for none. */
-export type ProxyTrust = false | ((address: string) => boolean)
-
 /**
  * Fastify's `genReqId` and `childLoggerFactory` for a `trustProxy` setting: every request log
  * line carries the request id and the client's IP.
@@ -54,11 +54,10 @@ export type ProxyTrust = false | ((address: string) => boolean)
  *   X-Forwarded-For entry that is not one of them.
  */
 export function requestIdentity (trust: ProxyTrust): Pick<FastifyServerOptions, 'genReqId' | 'childLoggerFactory'> {
-  const trusted = (raw: RawRequestDefaultExpression): boolean => trust !== false && trust(raw.socket.remoteAddress ?? '')
   return {
     genReqId: (raw) => {
       const incoming = raw.headers['x-request-id']
-      return typeof incoming === 'string' && REQUEST_ID.test(incoming) && trusted(raw) ? incoming : randomUUID()
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) && isFromTrustedProxy(trust, raw) ? incoming : randomUUID()
     },
     childLoggerFactory: function (logger, bindings, options, raw) {
       const ip = trust === false ? raw.socket.remoteAddress : proxyAddr(raw as IncomingMessage, (address) => trust(address))

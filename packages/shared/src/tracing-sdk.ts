@@ -15,13 +15,13 @@ import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace
 import { OTLPTraceExporter as ProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto'
 import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources'
 import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger } from 'fastify'
 import type { TracingHandle, TracingSettings } from './tracing.ts'
 
 /** Longest a stop waits for buffered spans to be sent (a collector that is down must not hold it). */
 const SHUTDOWN_TIMEOUT_MS = 5_000
 
-function diagLogger (log: FastifyInstance['log']): DiagLogger {
+function diagLogger (log: FastifyBaseLogger): DiagLogger {
   const report = (message: string, ...args: unknown[]): void => {
     log.warn({ detail: args.map((a) => a instanceof Error ? a.message : String(a)) }, `tracing: ${message}`)
   }
@@ -29,8 +29,14 @@ function diagLogger (log: FastifyInstance['log']): DiagLogger {
   return { error: report, warn: report, info: ignore, debug: ignore, verbose: ignore }
 }
 
-/** Registers the SDK (tracer provider, context manager, W3C propagators) for the whole process. */
-export function startSdk (settings: TracingSettings, service: { name: string, version: string }): TracingHandle {
+/**
+ * Registers the SDK (tracer provider, context manager, W3C propagators) for the whole process.
+ * The SDK's problems go to `log` before anything is built: the exporter and the batch warn
+ * about unusable `OTEL_*` values as they read them.
+ */
+export function startSdk (settings: TracingSettings, service: { name: string, version: string }, log: FastifyBaseLogger): TracingHandle {
+  diag.setLogger(diagLogger(log), { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true })
+  if (settings.fallback !== undefined) log.warn({ protocol: settings.protocol, endpoint: settings.endpoint }, `tracing: ${settings.fallback}`)
   const exporter = settings.protocol === 'http/protobuf' ? new ProtobufExporter() : new JsonExporter()
   // Later wins: the SDK's defaults, then ours, then OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES.
   const resource = defaultResource()
@@ -38,12 +44,9 @@ export function startSdk (settings: TracingSettings, service: { name: string, ve
     .merge(detectResources({ detectors: [envDetector] }))
   const provider = new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(exporter)] })
   provider.register()
+  log.info({ protocol: settings.protocol, endpoint: settings.endpoint, service: resource.attributes['service.name'] }, 'tracing on: spans are exported with OTLP')
   return {
     settings,
-    logTo (log) {
-      diag.setLogger(diagLogger(log), { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true })
-      log.info({ protocol: settings.protocol, endpoint: settings.endpoint, service: resource.attributes['service.name'] }, 'tracing on: spans are exported with OTLP')
-    },
     async shutdown () {
       let timer: NodeJS.Timeout | undefined
       await Promise.race([

@@ -11,10 +11,11 @@
  * or a query string: routes, client ids, grant types, key ids, status codes, outcomes.
  */
 import { context, propagation, ProxyTracerProvider, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Command } from 'ioredis'
 import { ConfigError } from './config-error.ts'
 import type { RedisClient } from './redis-connection.ts'
+import { isFromTrustedProxy, type ProxyTrust } from './trust-proxy.ts'
 
 /** Span attribute names of our own (the rest are OpenTelemetry's semantic conventions). */
 export const ATTR = {
@@ -80,29 +81,45 @@ export function inSpanSync<T> (tracer: Tracer, name: string, attributes: Attribu
   }
 }
 
+/** What {@link traceRequests} needs of the app. */
+export interface RequestTracing {
+  /** The app's `trustProxy` (`proxyTrust(config.trustProxy)`): only these peers' trace context is continued. */
+  trust: ProxyTrust
+  /** Adds what only the app knows (the issuer's client) when the span ends. */
+  describe?: (span: Span, request: FastifyRequest) => void
+}
+
 /**
- * A SERVER span per request, named `METHOD route` (the route's URL pattern), continuing an
- * incoming W3C `traceparent`; active through the hooks and the handler, so whatever they do
- * (grants, token checks, Redis, the upstream call) nests under it. Ends when the response
- * closes, with `http.response.status_code`; ERROR for a 5xx.
+ * A SERVER span per request, named `METHOD route` (the route's URL pattern); active through the
+ * hooks, the body's stream events and the handler, so whatever they do (grants, token checks,
+ * Redis, the upstream call) nests under it. Ends when the response closes, with
+ * `http.response.status_code`; ERROR for a 5xx.
+ *
+ * The incoming W3C `traceparent`, `tracestate` and `baggage` are continued only from a trusted
+ * proxy, as its X-Request-Id is (requestIdentity): anyone else's span is a new root, so a
+ * caller can neither pick the trace its requests land in nor turn sampling off or on for them,
+ * nor hand baggage to what the request calls.
  *
  * Decorates `request.traceSpan` (null while not tracing). Hooks are added only when an SDK is
- * registered at build time: without one, requests pay nothing. `describe` adds what only the
- * app knows (the issuer's client) when the span ends.
+ * registered at build time: without one, requests pay nothing.
  */
-export function traceRequests (app: FastifyInstance, tracer: Tracer, describe?: (span: Span, request: FastifyRequest) => void): void {
+export function traceRequests (app: FastifyInstance, tracer: Tracer, { trust, describe }: RequestTracing): void {
   app.decorateRequest('traceSpan', null)
   if (!isTracing()) return
   app.addHook('onRequest', (request, reply, done) => {
-    const parent = propagation.extract(ROOT_CONTEXT, request.headers)
+    const parent = isFromTrustedProxy(trust, request.raw) ? propagation.extract(ROOT_CONTEXT, request.headers) : ROOT_CONTEXT
     const route = request.routeOptions.url
     const attributes: Attributes = { 'http.request.method': request.method }
     if (route !== undefined) attributes['http.route'] = route
     const span = tracer.startSpan(route === undefined ? request.method : `${request.method} ${route}`, { kind: SpanKind.SERVER, attributes }, parent)
     request.traceSpan = span
     reply.raw.once('close', () => { endRequestSpan(span, request, reply, describe) })
-    // The rest of the request (hooks, body, handler) runs in this context, so spans nest under it.
-    context.with(trace.setSpan(parent, span), done)
+    const active = trace.setSpan(parent, span)
+    // A body that arrives after the headers comes in events of the connection, outside this
+    // context: listeners on the request stream (a body parser's) are bound to it all the same.
+    context.bind(active, request.raw)
+    // The rest of the request (hooks, handler) runs in this context, so spans nest under it.
+    context.with(active, done)
   })
 }
 
@@ -150,8 +167,11 @@ export interface TracingSettings {
   protocol: OtlpProtocol
   /** Where spans go, for the start-up log line: scheme, host, port and path only. */
   endpoint: string
+  /** Why what was asked for is not what is done (gRPC: OTLP/HTTP instead), for one warn line at start. */
+  fallback?: string
 }
 
+/** The OTLP/HTTP default (OTLP/gRPC's is port 4317). */
 const DEFAULT_ENDPOINT = 'http://localhost:4318/v1/traces'
 
 function variable (env: NodeJS.ProcessEnv, name: string): string | undefined {
@@ -164,7 +184,7 @@ function envProblem (name: string, message: string): ConfigError {
 }
 
 /** Where the exporter sends (as it computes it), without credentials or query: they never reach a log line. */
-function describeEndpoint (env: NodeJS.ProcessEnv): string {
+function describeEndpoint (env: NodeJS.ProcessEnv): URL {
   const traces = variable(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT')
   const base = variable(env, 'OTEL_EXPORTER_OTLP_ENDPOINT')
   const raw = traces ?? (base === undefined ? DEFAULT_ENDPOINT : `${base.endsWith('/') ? base : `${base}/`}v1/traces`)
@@ -175,7 +195,21 @@ function describeEndpoint (env: NodeJS.ProcessEnv): string {
   if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
     throw envProblem(traces === undefined ? 'OTEL_EXPORTER_OTLP_ENDPOINT' : 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'must be an http:// or https:// URL')
   }
-  return `${url.protocol}//${url.host}${url.pathname}`
+  return new URL(`${url.protocol}//${url.host}${url.pathname}`)
+}
+
+/**
+ * What is done for `grpc`, which Gatehouse does not send: http/protobuf (the closest, and the
+ * specification's default) to the same endpoint, or to the OTLP/HTTP default port 4318 when
+ * none is set, said so, since a collector takes gRPC on 4317.
+ */
+function grpcFallback (variableName: string, env: NodeJS.ProcessEnv, endpoint: URL): string {
+  const isSet = variable(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') !== undefined || variable(env, 'OTEL_EXPORTER_OTLP_ENDPOINT') !== undefined
+  const port = endpoint.port === '' ? (endpoint.protocol === 'https:' ? '443' : '80') : endpoint.port
+  const note = !isSet
+    ? ' (no endpoint is set: the OTLP/HTTP default port 4318, where gRPC\'s default is 4317)'
+    : port === '4317' ? ' (port 4317 is where a collector usually takes gRPC: its OTLP/HTTP receiver is usually on 4318)' : ''
+  return `${variableName} is "grpc", which Gatehouse does not send: traces go over http/protobuf to ${endpoint.href}${note}`
 }
 
 /**
@@ -183,7 +217,8 @@ function describeEndpoint (env: NodeJS.ProcessEnv): string {
  * `otlp`, or an OTLP endpoint is set (`OTEL_EXPORTER_OTLP_ENDPOINT`,
  * `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`); off when none of them is set, when
  * `OTEL_TRACES_EXPORTER=none`, or when `OTEL_SDK_DISABLED=true`. Undefined means off.
- * Anything we cannot honour (another exporter, gRPC) is a ConfigError at start.
+ * The protocol `grpc` falls back to http/protobuf (`fallback` says so); anything else we
+ * cannot honour (another exporter or protocol) is a ConfigError at start.
  */
 export function tracingSettings (env: NodeJS.ProcessEnv): TracingSettings | undefined {
   if (variable(env, 'OTEL_SDK_DISABLED')?.toLowerCase() === 'true') return undefined
@@ -195,15 +230,15 @@ export function tracingSettings (env: NodeJS.ProcessEnv): TracingSettings | unde
   if (other !== undefined) throw envProblem('OTEL_TRACES_EXPORTER', `is "${other}": Gatehouse exports traces with otlp only (or none)`)
   const protocolName = variable(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') === undefined ? 'OTEL_EXPORTER_OTLP_PROTOCOL' : 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'
   const protocol = variable(env, protocolName) ?? 'http/json'
-  if (protocol !== 'http/json' && protocol !== 'http/protobuf') throw envProblem(protocolName, `is "${protocol}": Gatehouse sends OTLP over HTTP, http/json (the default) or http/protobuf`)
-  return { protocol, endpoint: describeEndpoint(env) }
+  const endpoint = describeEndpoint(env)
+  if (protocol === 'grpc') return { protocol: 'http/protobuf', endpoint: endpoint.href, fallback: grpcFallback(protocolName, env, endpoint) }
+  if (protocol !== 'http/json' && protocol !== 'http/protobuf') throw envProblem(protocolName, `is "${protocol}": Gatehouse sends OTLP over HTTP, http/json (the default) or http/protobuf (grpc falls back to http/protobuf)`)
+  return { protocol, endpoint: endpoint.href }
 }
 
 /** A running SDK, from {@link startTracing}. */
 export interface TracingHandle {
   readonly settings: TracingSettings
-  /** Reports the SDK's own problems (an export that failed) on `log`, and logs that tracing is on. */
-  logTo (log: FastifyInstance['log']): void
   /** Sends the spans still buffered (bounded in time); call it when the service stops. */
   shutdown (): Promise<void>
 }
@@ -214,10 +249,14 @@ export interface TracingHandle {
  * The SDK and its exporter read their own `OTEL_*` variables from `process.env` too, so this
  * takes no other environment. Call it before building the app, so that the app's hooks and
  * Redis clients are traced.
+ *
+ * `log` gets, from the start (before the exporter is built, so nothing it says is lost): the
+ * SDK's own problems as `tracing: ...` warnings, a gRPC fallback's warning, and the line that
+ * says tracing is on. Give it a logger like the app's (same level and options).
  */
-export async function startTracing (service: { name: string, version: string }): Promise<TracingHandle | undefined> {
+export async function startTracing (service: { name: string, version: string }, log: FastifyBaseLogger): Promise<TracingHandle | undefined> {
   const settings = tracingSettings(process.env)
   if (settings === undefined) return undefined
   const sdk = await import('./tracing-sdk.ts')
-  return sdk.startSdk(settings, service)
+  return sdk.startSdk(settings, service, log)
 }

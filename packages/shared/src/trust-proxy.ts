@@ -29,6 +29,17 @@ export const TrustProxySchema = Type.Union([
 
 export type TrustProxyConfig = boolean | readonly string[]
 
+/** Whether a peer address is one of the trusted proxies ({@link proxyTrust}), or false for none. */
+export type ProxyTrust = false | ((address: string) => boolean)
+
+/**
+ * Whether `raw`'s peer is one of the trusted proxies: what a request says about itself beyond
+ * its client's address (its X-Request-Id, its trace context) is believed only then.
+ */
+export function isFromTrustedProxy (trust: ProxyTrust, raw: { socket: { remoteAddress?: string | undefined } }): boolean {
+  return trust !== false && trust(raw.socket.remoteAddress ?? '')
+}
+
 /** Why one entry of the list is unusable, or undefined when it is an address, a CIDR or a name. */
 function entryProblem (entry: string): string | undefined {
   if (NAMED[entry] !== undefined) return undefined
@@ -60,7 +71,7 @@ export function checkTrustProxy (value: TrustProxyConfig, at: Array<string | num
  * is one of the listed proxies (IPv4-mapped IPv6 addresses match their IPv4 rules). The gateway
  * asks the same function whether its peer is a proxy. Throws on a value checkTrustProxy refuses.
  */
-export function proxyTrust (value: TrustProxyConfig): false | ((address: string) => boolean) {
+export function proxyTrust (value: TrustProxyConfig): ProxyTrust {
   const problem = checkTrustProxy(value)[0]
   if (problem !== undefined) throw new TypeError(`trustProxy: ${problem.message}`)
   if (value === false || value === true) return false
