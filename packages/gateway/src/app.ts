@@ -13,7 +13,7 @@ import { traceRequests } from '@gatehouse/shared/tracing'
 import { operationalServer } from '@gatehouse/shared/admin'
 import { packageVersion } from '@gatehouse/shared/cli'
 import { listenerOptions, type TlsMaterial } from '@gatehouse/shared/tls'
-import type { GatewayConfig, RouteConfig } from './config.ts'
+import { connectTimeoutOf, type GatewayConfig, type RouteConfig } from './config.ts'
 import { GatewayError, replyWithError } from './errors.ts'
 import { holdContinue } from './expect-continue.ts'
 import { closeSessionsOnClose } from './http2-sessions.ts'
@@ -27,6 +27,7 @@ import { createRevocations, firstSync, signalSources, type RevocationSetup } fro
 import { configWarnings } from './load-config.ts'
 import type { CompiledRoute, Limiter, RouteTable } from './route-table.ts'
 import { buildState, restartOnlyChanges, type GatewayState } from './state.ts'
+import { UpstreamHealth } from './upstreams.ts'
 import { WebSocketProxy } from './websocket.ts'
 
 export type { GatewayConfig, RouteConfig } from './config.ts'
@@ -58,6 +59,8 @@ export interface GatewayHandle {
   readonly metrics: GatewayMetrics
   readonly revocations: RevocationList
   readonly verifier: TokenVerifier
+  /** The health of every route's upstreams (per gateway instance). */
+  readonly health: UpstreamHealth
   /** Swaps the route table (and identity header names); requests in flight finish on the old one. */
   reload (config: GatewayConfig): ReloadResult
 }
@@ -209,27 +212,34 @@ async function assemble (app: FastifyInstance, config: GatewayConfig, { metrics,
     skipOnError: true,
     ...(setup.redis === undefined ? {} : { redis: setup.redis as never, nameSpace: 'gatehouse:rl:gateway:' })
   })
-  await app.register(replyFrom, { disableRequestLogging: true, undici: { connections: 256, pipelining: 1 } })
+  await app.register(replyFrom, { disableRequestLogging: true, undici: { connections: 256, pipelining: 1, connect: { timeout: connectTimeoutOf(config) * 1000 } } })
 
   const makeLimiter = limiterFactory(app)
-  let state: GatewayState = buildState(config, makeLimiter)
+  // Upstream health outlives route tables: a reload keeps the state of the upstreams it keeps.
+  const health = new UpstreamHealth(app.log)
+  app.addHook('onClose', async () => { health.close() })
+  const inForce = (s: GatewayState): void => { health.retain(s.table.routes.map((r) => ({ pool: r.pool, config: r.health }))) }
+  let state: GatewayState = buildState(config, makeLimiter, health)
+  inForce(state)
   app.decorate('gateway', {
     get config () { return state.config },
     get table () { return state.table },
     metrics,
     revocations,
     verifier,
+    health,
     reload (next: GatewayConfig): ReloadResult {
       const restartNeeded = restartOnlyChanges(state.config, next)
       // Built before the swap: a failure here leaves the old table serving.
-      const built = buildState({ ...state.config, routes: next.routes, identityHeaders: next.identityHeaders }, makeLimiter)
+      const built = buildState({ ...state.config, routes: next.routes, identityHeaders: next.identityHeaders }, makeLimiter, health)
       state = built
+      inForce(built)
       if (restartNeeded.length > 0) app.log.warn({ keys: restartNeeded }, 'config changes that need a restart were not applied')
       return { routes: built.table.routes.length, restartNeeded }
     }
   } satisfies GatewayHandle)
 
-  const deps = { config, state: () => state, metrics, revocations }
+  const deps = { config, state: () => state, metrics, revocations, health }
   const websockets = new WebSocketProxy(app, {
     revocations,
     verifier,

@@ -70,7 +70,7 @@ export function requestHeaderRewriter (config: GatewayConfig): (request: Fastify
   // spellings of the identity headers are dropped too.
   const isIdentitySpelling = (name: string): boolean => name.includes('_') && identity.has(name.replace(/_/g, '-'))
   return (request, headers, claims, forwardAuthorization) => {
-    const peer = request.raw.socket.remoteAddress ?? ''
+    const peer = request.raw.socket?.remoteAddress ?? ''
     const isFromProxy = isProxy !== false && isProxy(peer)
     const dropped = isFromProxy
       ? forwardAuthorization ? fromProxy : fromProxyWithAuthorization

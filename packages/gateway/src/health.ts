@@ -9,6 +9,7 @@ import type { RevocationList } from '@gatehouse/fastify-auth/revocation'
 import type { GatewayConfig } from './config.ts'
 import type { GatewayMetrics } from './metrics.ts'
 import type { SignalSource } from './revocations.ts'
+import type { UpstreamHealth } from './upstreams.ts'
 import type { WebSocketProxy } from './websocket.ts'
 
 export interface HealthDeps {
@@ -19,6 +20,7 @@ export interface HealthDeps {
   /** The Shared Signals streams feeding the list. */
   signals: SignalSource[]
   websockets: WebSocketProxy
+  health: UpstreamHealth
 }
 
 /** Least milliseconds between two key loads tried by /readyz while no key was ever loaded. */
@@ -90,7 +92,8 @@ export function healthRoutes (deps: HealthDeps, keys: KeyReadiness) {
         revocationsWrittenBack: () => deps.revocations.writtenBack ?? 0,
         signals: () => deps.signals.map((s) => ({ transmitter: s.transmitter, staleness: s.receiver.staleness, ...s.receiver.stats })),
         verifier: () => deps.verifier.stats,
-        websockets: () => ({ open: deps.websockets.size, closedInvalid: deps.websockets.closedInvalid })
+        websockets: () => ({ open: deps.websockets.size, closedInvalid: deps.websockets.closedInvalid }),
+        upstreams: () => deps.health.states
       })
       return await reply.header('content-type', CONTENT_TYPE).header('cache-control', 'no-store').send(text)
     })

@@ -77,6 +77,8 @@ export function checkGatewayConfig (config: GatewayConfig): ConfigRuleViolation[
       if ((route.logoutAudience ?? route.audience ?? config.auth.audience) === undefined) problem(at('backchannelLogoutUri'), 'needs logoutAudience (or audience, or auth.audience) for the logout_token')
     }
     if (route.cors !== undefined) checkCors(route.cors, at('cors'), problem)
+    const passive = route.health?.passive
+    if (passive !== undefined && passive.maxBackoff < passive.backoff) problem(at('health', 'passive', 'maxBackoff'), `(${passive.maxBackoff}) is below backoff (${passive.backoff})`)
     if (route.scopes !== undefined && Object.keys(route.scopes).length === 0) problem(at('scopes'), 'is empty: list scopes per method, or remove it')
     for (const method of Object.keys(route.scopes ?? {})) {
       // A typo (GTE) would leave GET to the `*` entry's scopes, silently.

@@ -24,6 +24,8 @@ export interface GaugeSources {
   verifier (): VerifierStats
   /** WebSocket connections open through the gateway, and those closed because their token no longer holds. */
   websockets (): { open: number, closedInvalid: number }
+  /** Every route's upstreams: in rotation or not, failures by kind, ejections. */
+  upstreams (): Iterable<{ route: string, label: string, isUp: boolean, failures: Record<string, number>, ejectionsTotal: number }>
 }
 
 /** The gateway's metrics, and their exposition. */
@@ -35,6 +37,7 @@ export class GatewayMetrics {
   readonly #tokenChecks: RequestHistogram
   readonly #authFailures: RequestCounter
   readonly #logouts: RequestCounter
+  readonly #retries: RequestCounter
   /** The children of the last route and status counted: most requests repeat them. */
   #last: { route: string, status: number, count: CounterChild, duration: HistogramChild } | undefined
   /** Sources read at scrape time: set from them, then exposed. */
@@ -51,7 +54,10 @@ export class GatewayMetrics {
     jwksFetches: Counter,
     introspections: Counter,
     websockets: Gauge,
-    websocketRevokedCloses: Counter
+    websocketRevokedCloses: Counter,
+    upstreamUp: Gauge<string>,
+    upstreamFailures: Counter<string>,
+    upstreamEjections: Counter<string>
   }
 
   constructor (version = '0.0.0') {
@@ -63,6 +69,7 @@ export class GatewayMetrics {
     this.#tokenChecks = new RequestHistogram(registry, { name: 'gatehouse_gateway_token_check_duration_seconds', help: 'Time spent checking the token of a request (cache, signature, revocation, scopes; introspection when configured), by route.', labelNames: ['route'], buckets: DURATION_BUCKETS })
     this.#authFailures = new RequestCounter(registry, { name: 'gatehouse_gateway_auth_failures_total', help: 'Requests refused by token validation, by reason.', labelNames: ['reason'] })
     this.#logouts = new RequestCounter(registry, { name: 'gatehouse_gateway_logouts_total', help: 'Logouts through the gateway, by result.', labelNames: ['result'] })
+    this.#retries = new RequestCounter(registry, { name: 'gatehouse_gateway_upstream_retries_total', help: 'Requests sent again after an upstream failed them, by route and reason (not_sent: the connection failed, so another upstream got it; idempotent: a retry of a bodyless idempotent request).', labelNames: ['route', 'reason'] })
     this.#scraped = {
       revocationListSize: new Gauge({ name: 'gatehouse_gateway_revocation_list_size', help: 'Live entries (jti and sid) in the local revocation mirror.', registers }),
       revocationStaleness: new Gauge({ name: 'gatehouse_gateway_revocation_staleness_seconds', help: 'Seconds since the revocation mirror last heard from its sources (0 in memory; +Inf before the first sync).', registers }),
@@ -76,7 +83,10 @@ export class GatewayMetrics {
       jwksFetches: new Counter({ name: 'gatehouse_gateway_jwks_fetches_total', help: 'Fetches of the issuer\'s JWK Set.', registers }),
       introspections: new Counter({ name: 'gatehouse_gateway_introspection_requests_total', help: 'Requests sent to the issuer\'s introspection endpoint (routes with validation: introspect).', registers }),
       websockets: new Gauge({ name: 'gatehouse_gateway_websocket_connections', help: 'WebSocket connections open through the gateway.', registers }),
-      websocketRevokedCloses: new Counter({ name: 'gatehouse_gateway_websocket_revoked_closes_total', help: 'WebSocket connections closed because their session or token was revoked or their token expired.', registers })
+      websocketRevokedCloses: new Counter({ name: 'gatehouse_gateway_websocket_revoked_closes_total', help: 'WebSocket connections closed because their session or token was revoked or their token expired.', registers }),
+      upstreamUp: new Gauge({ name: 'gatehouse_gateway_upstream_up', help: 'Whether an upstream of a route is in rotation (1) or ejected by its health checks (0), on this gateway instance.', labelNames: ['route', 'upstream'], registers }),
+      upstreamFailures: new Counter({ name: 'gatehouse_gateway_upstream_failures_total', help: 'Requests an upstream failed, by route, upstream and kind (connect: refused or unreachable, nothing sent; timeout; reset; status: a 5xx listed in health.passive.statuses).', labelNames: ['route', 'upstream', 'kind'], registers }),
+      upstreamEjections: new Counter({ name: 'gatehouse_gateway_upstream_ejections_total', help: 'Times an upstream was ejected from rotation by passive health checks, by route and upstream.', labelNames: ['route', 'upstream'], registers })
     }
   }
 
@@ -97,6 +107,10 @@ export class GatewayMetrics {
 
   countLogout (result: string): void {
     this.#logouts.child(result).inc()
+  }
+
+  countUpstreamRetry (route: string, reason: 'not_sent' | 'idempotent'): void {
+    this.#retries.child(route, reason).inc()
   }
 
   /** Time to the upstream's response headers. */
@@ -133,6 +147,15 @@ export class GatewayMetrics {
     const websockets = gauges.websockets()
     m.websockets.set(websockets.open)
     setTotal(m.websocketRevokedCloses, websockets.closedInvalid)
+    m.upstreamUp.reset()
+    m.upstreamFailures.reset()
+    m.upstreamEjections.reset()
+    for (const u of gauges.upstreams()) {
+      const labels = { route: u.route, upstream: u.label }
+      m.upstreamUp.set(labels, u.isUp ? 1 : 0)
+      for (const [kind, count] of Object.entries(u.failures)) m.upstreamFailures.inc({ ...labels, kind }, count)
+      m.upstreamEjections.inc(labels, u.ejectionsTotal)
+    }
     return await this.registry.metrics()
   }
 }

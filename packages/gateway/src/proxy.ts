@@ -13,18 +13,20 @@
  * route and the token check's outcome, and the upstream call is a child span whose context the
  * upstream receives as `traceparent` (tracing.ts).
  */
-import type { FastifyInstance, FastifyReply } from 'fastify'
-import type { RetryDetails } from '@fastify/reply-from'
+import { Readable } from 'node:stream'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { AccessClaims, RouteAuth, TokenVerifier } from '@gatehouse/fastify-auth'
+import { borrowBody } from './borrowed-body.ts'
 import { isPreflight, withoutUpstreamCors } from './cors.ts'
 import { isUpgrade, upgradeAuthorization, type WebSocketProxy } from './websocket.ts'
-import { badGateway, badRequest, GatewayError, gatewayTimeout } from './errors.ts'
+import { badGateway, badRequest, GatewayError, gatewayTimeout, unavailable } from './errors.ts'
 import { sendContinue } from './expect-continue.ts'
 import { rewriteResponseHeaders } from './forward-headers.ts'
 import type { GatewayMetrics } from './metrics.ts'
 import { normalisePath } from './normalise-path.ts'
 import type { GatewayState } from './state.ts'
+import { failureKind, type UpstreamState } from './upstreams.ts'
 import { endUpstreamSpan, noteAuth, noteRoute, startUpstreamSpan, withTraceContext } from './tracing.ts'
 
 export interface ProxyDeps {
@@ -37,16 +39,22 @@ export interface ProxyDeps {
 
 const NOT_FOUND = new GatewayError('not_found', 404, 'no route for this path')
 const CORS_REFUSED = new GatewayError('forbidden', 403, 'this origin may not open WebSockets on this route')
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS'])
 
 /**
- * reply-from retries a GET answered 503 up to ten times by default; the caller should see the
- * upstream's 503 instead. One retry is kept for an idempotent request whose pooled keep-alive
- * connection the upstream had just closed (nothing reached the upstream).
+ * reply-from retries a GET answered 503 up to ten times by default, on the same upstream; the
+ * caller should see the upstream's 503 instead. Retries are ours (failover, `retries`).
  */
-function retryDelay ({ err, req, attempt }: RetryDetails): number | null {
-  const code = (err as NodeJS.ErrnoException | null)?.code
-  return attempt === 0 && code === 'UND_ERR_SOCKET' && IDEMPOTENT.has(req.method) ? 1 : null
+const noRetry = (): null => null
+
+/**
+ * Whether a request carries a body (then it cannot be sent again once it was streamed). Over
+ * HTTP/2 a body needs no length field: the stream says whether data follows the headers.
+ */
+function hasBody (request: FastifyRequest): boolean {
+  const raw = request.raw as FastifyRequest['raw'] & { stream?: { endAfterHeaders?: boolean } }
+  if (raw.httpVersionMajor === 2) return raw.stream?.endAfterHeaders !== true
+  const length = request.headers['content-length']
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
 }
 
 function upstreamError (reply: FastifyReply, error: Error): void {
@@ -121,12 +129,14 @@ export function proxyRoutes (deps: ProxyDeps) {
       if (route.limiter !== undefined) await route.limiter(request, reply)
       sendContinue(request, reply)
 
-      const upstream = route.nextUpstream()
+      const pool = route.pool
+      const first = pool.pick()
+      if (first === undefined) throw pool.unavailable()
       const forwardAuthorization = auth !== null && state.config.identityHeaders.forwardAuthorization
       if (upgrade) {
         return await deps.websockets.proxy(request, reply, {
-          upstream,
-          path: route.upstreamPath(upstream, target.path) + target.query,
+          upstream: first.upstream,
+          path: route.upstreamPath(first.upstream, target.path) + target.query,
           headers: withTraceContext(span, state.rewriteHeaders(request, request.headers as IncomingHttpHeaders, claims, forwardAuthorization)),
           claims,
           route: route.id,
@@ -134,23 +144,60 @@ export function proxyRoutes (deps: ProxyDeps) {
           timeout: route.timeout
         })
       }
-      const started = performance.now()
-      const upstreamSpan = span === null ? null : startUpstreamSpan(request.method, route.id, upstream)
-      return reply.from(upstream.origin + route.upstreamPath(upstream, target.path), {
-        timeout: route.timeout,
-        retryDelay,
-        rewriteRequestHeaders: (_req, headers) => withTraceContext(upstreamSpan, state.rewriteHeaders(request, headers as IncomingHttpHeaders, claims, forwardAuthorization)),
-        rewriteHeaders,
-        onResponse: (_req, rep, res) => {
-          deps.metrics.observeUpstream(route.id, (performance.now() - started) / 1000)
-          if (upstreamSpan !== null) endUpstreamSpan(upstreamSpan, rep.statusCode)
-          rep.send(res.stream)
-        },
-        onError: (_rep, { error }) => {
-          if (upstreamSpan !== null) endUpstreamSpan(upstreamSpan, error)
-          upstreamError(reply, error)
-        }
-      })
+      const failureStatuses = route.health.passive.statuses
+      // Attempts after one that may have reached its upstream (idempotent, bodyless requests only).
+      let retries = route.retriesFor(request.method, hasBody(request))
+      // Upstreams this request failed on: not tried again (allocated on the first failure only).
+      let tried: Set<UpstreamState> | undefined
+      // With more than one upstream, a body is lent to each attempt, so that one whose
+      // connection failed leaves it whole for the next (borrowed-body.ts).
+      const body = pool.states.length > 1 && request.body instanceof Readable ? request.raw : undefined
+      const send = (upstream: UpstreamState): FastifyReply => {
+        if (body !== undefined) request.body = borrowBody(body)
+        const started = performance.now()
+        const upstreamSpan = span === null ? null : startUpstreamSpan(request.method, route.id, upstream.upstream)
+        return reply.from(upstream.upstream.origin + route.upstreamPath(upstream.upstream, target.path), {
+          timeout: route.timeout,
+          retryDelay: noRetry,
+          rewriteRequestHeaders: (_req, headers) => withTraceContext(upstreamSpan, state.rewriteHeaders(request, headers as IncomingHttpHeaders, claims, forwardAuthorization)),
+          rewriteHeaders,
+          onResponse: (_req, rep, res) => {
+            deps.metrics.observeUpstream(route.id, (performance.now() - started) / 1000)
+            if (upstreamSpan !== null) endUpstreamSpan(upstreamSpan, rep.statusCode)
+            if (failureStatuses.includes(res.statusCode)) upstream.failed('status')
+            else upstream.succeeded()
+            rep.send(res.stream)
+          },
+          onError: (_rep, { error }) => {
+            if (upstreamSpan !== null) endUpstreamSpan(upstreamSpan, error)
+            const kind = failureKind(error)
+            upstream.failed(kind)
+            // A client that left needs no second attempt.
+            if (!reply.sent && !reply.raw.destroyed && request.raw.socket?.destroyed !== true) {
+              // Nothing was sent: any request may go elsewhere. Else only a retryable one.
+              const again = kind === 'connect' || retries-- > 0
+              if (again) {
+                (tried ??= new Set()).add(upstream)
+                // A retry after a reset (a pooled connection the upstream had just closed) may
+                // go back to the same upstream when no other takes it; after a timeout, never.
+                const next = pool.pick(tried) ?? (kind === 'reset' && upstream.accepts(Date.now(), true) ? upstream : undefined)
+                if (next !== undefined) {
+                  deps.metrics.countUpstreamRetry(route.id, kind === 'connect' ? 'not_sent' : 'idempotent')
+                  send(next)
+                  return
+                }
+                // Every upstream refused the connection: none is there.
+                if (kind === 'connect') {
+                  reply.send(pool.states.every((s) => tried?.has(s) === true || !s.isUp) ? unavailable('no upstream of this route could be reached', 1) : badGateway())
+                  return
+                }
+              }
+            }
+            upstreamError(reply, error)
+          }
+        })
+      }
+      return send(first)
     })
   }
 }

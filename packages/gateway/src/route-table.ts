@@ -5,19 +5,14 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { RouteAuth } from '@gatehouse/fastify-auth'
-import type { GatewayConfig, RouteConfig } from './config.ts'
+import { connectTimeoutOf, healthOf, type GatewayConfig, type HealthConfig, type RouteConfig } from './config.ts'
 import { CorsPolicy } from './cors.ts'
+import type { Upstream, UpstreamHealth, UpstreamPool } from './upstreams.ts'
+
+export type { Upstream } from './upstreams.ts'
 
 /** A preHandler-style limiter, as `app.rateLimit()` returns. */
 export type Limiter = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
-
-/** One upstream base URL, split for cheap joining. */
-export interface Upstream {
-  /** `http://host:port` */
-  origin: string
-  /** The URL's path without its trailing slash: `''` or `/base`. */
-  basePath: string
-}
 
 /** A route ready to serve. */
 export interface CompiledRoute {
@@ -33,8 +28,15 @@ export interface CompiledRoute {
   readonly cors: CorsPolicy | 'upstream' | undefined
   /** The auth requirement for a method (scopes resolved per method), or null for `auth: none`. */
   authFor (method: string): RouteAuth | null
-  /** The next upstream, round robin. */
-  nextUpstream (): Upstream
+  /** `health` with its defaults. */
+  readonly health: HealthConfig
+  /** Its upstreams with their health: `pick()` the next one in rotation. */
+  readonly pool: UpstreamPool
+  /**
+   * Extra attempts for a request that may have reached its upstream: `retries` for the
+   * route's `retryMethods` when the request has no body, else 0.
+   */
+  retriesFor (method: string, hasBody: boolean): number
   /** The path the upstream sees, its base path included. */
   upstreamPath (upstream: Upstream, path: string): string
 }
@@ -53,7 +55,7 @@ function parseUpstream (url: string): Upstream {
   return { origin: parsed.origin, basePath: parsed.pathname.replace(/\/+$/, '') }
 }
 
-function compileRoute (config: GatewayConfig, route: RouteConfig, makeLimiter: LimiterFactory): CompiledRoute {
+function compileRoute (config: GatewayConfig, route: RouteConfig, makeLimiter: LimiterFactory, upstreamHealth: UpstreamHealth): CompiledRoute {
   const id = route.name ?? route.prefix
   const upstreams = route.upstreams.map(parseUpstream)
   const auths = new Map<string, RouteAuth>()
@@ -77,20 +79,23 @@ function compileRoute (config: GatewayConfig, route: RouteConfig, makeLimiter: L
   const strip = route.stripPrefix || route.rewritePrefix !== undefined
   const replacement = route.rewritePrefix === '/' ? '' : route.rewritePrefix ?? ''
   const cut = route.prefix === '/' ? 0 : route.prefix.length
-  let turn = 0
+  const retryMethods = new Set(route.retryMethods ?? ['GET', 'HEAD', 'OPTIONS'])
+  const retries = route.retries ?? 1
+  const health = healthOf(route)
+  const timeout = route.timeout * 1000
   return {
     id,
     config: route,
     prefix: route.prefix,
     upstreams,
-    timeout: route.timeout * 1000,
+    timeout,
     limiter: route.rateLimit === undefined ? undefined : makeLimiter(route, id),
     cors: route.cors === undefined ? undefined : route.cors.handledBy === 'upstream' ? 'upstream' : new CorsPolicy(route.cors),
     authFor,
-    nextUpstream () {
-      const upstream = upstreams[turn % upstreams.length]!
-      turn = (turn + 1) % upstreams.length
-      return upstream
+    health,
+    pool: upstreamHealth.pool({ route: id, upstreams, config: health, probeTimeout: connectTimeoutOf(config) * 1000 + timeout }),
+    retriesFor (method, hasBody) {
+      return hasBody || !retryMethods.has(method) ? 0 : retries
     },
     upstreamPath (upstream, path) {
       const rest = strip ? replacement + path.slice(cut) : path
@@ -99,10 +104,13 @@ function compileRoute (config: GatewayConfig, route: RouteConfig, makeLimiter: L
   }
 }
 
-/** Compiles every route of `config`; the table is immutable once built. */
-export function buildRouteTable (config: GatewayConfig, makeLimiter: LimiterFactory): RouteTable {
+/**
+ * Compiles every route of `config`; the table is immutable once built. Its pools take the
+ * health of the upstreams known to `health` (call `health.retain` once the table is in force).
+ */
+export function buildRouteTable (config: GatewayConfig, makeLimiter: LimiterFactory, health: UpstreamHealth): RouteTable {
   const byPrefix = new Map<string, CompiledRoute>()
-  const routes = config.routes.map((r) => compileRoute(config, r, makeLimiter))
+  const routes = config.routes.map((r) => compileRoute(config, r, makeLimiter, health))
   for (const route of routes) byPrefix.set(route.prefix, route)
   return {
     routes,

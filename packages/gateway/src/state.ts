@@ -5,6 +5,7 @@
 import type { GatewayConfig } from './config.ts'
 import { requestHeaderRewriter } from './forward-headers.ts'
 import { buildRouteTable, type LimiterFactory, type RouteTable } from './route-table.ts'
+import type { UpstreamHealth } from './upstreams.ts'
 
 export interface GatewayState {
   readonly config: GatewayConfig
@@ -13,10 +14,10 @@ export interface GatewayState {
 }
 
 /** Compiles a config into a state; throws only on a bug (the config is already validated). */
-export function buildState (config: GatewayConfig, makeLimiter: LimiterFactory): GatewayState {
+export function buildState (config: GatewayConfig, makeLimiter: LimiterFactory, health: UpstreamHealth): GatewayState {
   return Object.freeze({
     config,
-    table: buildRouteTable(config, makeLimiter),
+    table: buildRouteTable(config, makeLimiter, health),
     rewriteHeaders: requestHeaderRewriter(config)
   })
 }

@@ -59,7 +59,7 @@ t.test('trustProxy: the chain is extended, the proxy\'s host kept', async (t) =>
   t.equal(echo.headers['x-forwarded-proto'], 'https')
 })
 
-t.test('upstream down: 502 JSON; upstream slow: 504 JSON', async (t) => {
+t.test('upstream down: 503 JSON with Retry-After; upstream slow: 504 JSON', async (t) => {
   const down = await freePort()
   const slow = await startUpstream(t, 'slow')
   // Answers headers never: holds the socket open.
@@ -74,9 +74,11 @@ routes:
   - { prefix: /slow, upstreams: ['${slow.url}'], auth: none, timeout: 1 }
   - { prefix: /silent, upstreams: ['http://127.0.0.1:${silentPort}'], auth: none, timeout: 1 }
 `), { listen: true })
-  const res502 = await app.inject('/down/x')
-  t.equal(res502.statusCode, 502)
-  t.match(res502.json(), { error: 'bad_gateway' })
+  // Nothing listens: no upstream of the route could be reached (issue 17: 503, not 502).
+  const res503 = await app.inject('/down/x')
+  t.equal(res503.statusCode, 503)
+  t.match(res503.json(), { error: 'temporarily_unavailable', error_description: 'no upstream of this route could be reached' })
+  t.equal(res503.headers['retry-after'], '1')
   // Held until released: the answer comes after the timeout, however slow the machine.
   const res504 = await app.inject('/slow/x?hold')
   slow.release()
@@ -86,5 +88,5 @@ routes:
   t.equal((await app.inject('/slow/x')).statusCode, 200, 'in time: 200')
   // Over real HTTP: the streamed body fails with the connection, which inject reports as a throw.
   const post = await fetch(`${url}/down/x`, { method: 'POST', body: 'a body' })
-  t.equal(post.status, 502, 'a POST with a body too')
+  t.equal(post.status, 503, 'a POST with a body too')
 })
