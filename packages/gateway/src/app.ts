@@ -27,7 +27,7 @@ import { createRevocations, firstSync, signalSources, type RevocationSetup } fro
 import { configWarnings } from './load-config.ts'
 import type { CompiledRoute, Limiter, RouteTable } from './route-table.ts'
 import { buildState, restartOnlyChanges, type GatewayState } from './state.ts'
-import { UpstreamHealth } from './upstreams.ts'
+import { UpstreamHealth, upstreamConnector } from './upstreams.ts'
 import { WebSocketProxy } from './websocket.ts'
 
 export type { GatewayConfig, RouteConfig } from './config.ts'
@@ -212,7 +212,7 @@ async function assemble (app: FastifyInstance, config: GatewayConfig, { metrics,
     skipOnError: true,
     ...(setup.redis === undefined ? {} : { redis: setup.redis as never, nameSpace: 'gatehouse:rl:gateway:' })
   })
-  await app.register(replyFrom, { disableRequestLogging: true, undici: { connections: 256, pipelining: 1, connect: { timeout: connectTimeoutOf(config) * 1000 } } })
+  await app.register(replyFrom, { disableRequestLogging: true, undici: { connections: 256, pipelining: 1, connect: upstreamConnector(connectTimeoutOf(config) * 1000) } })
 
   const makeLimiter = limiterFactory(app)
   // Upstream health outlives route tables: a reload keeps the state of the upstreams it keeps.

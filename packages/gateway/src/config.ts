@@ -36,14 +36,14 @@ export type CorsConfig = Static<typeof CorsSchema>
 const Route = Type.Object({
   name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'Label in metrics and logs; default: the prefix.' })),
   prefix: Type.String({ pattern: PREFIX_PATTERN, description: 'Path prefix, matched on whole segments (`/api` matches `/api` and `/api/x`, not `/apix`); the longest match wins. Starts with `/`, no trailing slash except `/` itself.' }),
-  upstreams: Type.Array(HttpUrl('Upstream base URL (may carry a base path).'), { minItems: 1, description: 'Upstream base URLs, used in turn (round robin) among those in rotation (see `health`). A request that could not reach one (connection refused or reset before sending, connect timeout) goes to the next, whatever its method.' }),
+  upstreams: Type.Array(HttpUrl('Upstream base URL (may carry a base path).'), { minItems: 1, description: 'Upstream base URLs, used in turn (round robin) among those in rotation (see `health`). A request that could not reach one (connection refused, unreachable, connect timeout, TLS handshake failed: nothing sent) goes to the next, whatever its method.' }),
   // Optional in the type (the loader fills the defaults): routes built by hand need not say them.
   retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 5, default: 1, description: 'Extra attempts, on another upstream when there is one, for a request that may have reached the upstream before failing (reset, no answer in `timeout`): only for `retryMethods` and requests without a body. Requests that reached no upstream are always sent to the next one and do not count here.' })),
   retryMethods: Type.Optional(Type.Array(Type.Union(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'].map((m) => Type.Literal(m))), { default: ['GET', 'HEAD', 'OPTIONS'], uniqueItems: true, description: 'Methods `retries` applies to: idempotent ones only (RFC 9110 9.2.2), so a POST or a PATCH is never sent twice.' })),
   health: Type.Optional(Type.Object({
     passive: Type.Object({
       failures: Type.Integer({ minimum: 0, default: 3, description: 'Failed requests in a row (connection refused, reset, timeout, a status in `statuses`) that eject an upstream from rotation; 0 turns passive checks off.' }),
-      backoff: Type.Number({ exclusiveMinimum: 0, default: 10, description: 'Seconds an ejected upstream gets no traffic; then one request is let through (half-open): answered, the upstream rejoins; failed, the back-off doubles.' }),
+      backoff: Type.Number({ exclusiveMinimum: 0, default: 10, description: 'Seconds an ejected upstream gets no traffic; then one request is let through (half-open): answered, the upstream rejoins; failed, the back-off doubles. The last upstream in rotation is never ejected for failures of requests it received (statuses, resets, timeouts): its answers beat a 503; only connection failures (and active checks) take every upstream out.' }),
       maxBackoff: Type.Number({ exclusiveMinimum: 0, default: 120, description: 'Longest back-off, seconds.' }),
       statuses: Type.Array(Type.Integer({ minimum: 500, maximum: 599 }), { default: [502, 503, 504], uniqueItems: true, description: 'Upstream answers counted as failures (still passed on to the caller, never retried).' })
     }, { ...Strict, default: {}, description: 'Passive health checks: what the requests themselves show.' }),
@@ -54,7 +54,7 @@ const Route = Type.Object({
       healthy: Type.Integer({ minimum: 1, default: 2, description: 'Successes in a row that bring an upstream back into rotation.' }),
       unhealthy: Type.Integer({ minimum: 1, default: 3, description: 'Failures in a row that take an upstream out of rotation.' })
     }, { ...Strict, description: 'Active health checks: the gateway polls every upstream of the route (each instance of the gateway on its own). An upstream failing them gets no traffic until it passes them again.' }))
-  }, { ...Strict, default: {}, description: 'Upstream health, per gateway instance (docs/routes.md, Failover and health checks). When no upstream of a route is in rotation, requests get 503 at once, with `Retry-After`.' })),
+  }, { ...Strict, default: {}, description: 'Upstream health, per gateway instance (README: Upstreams that fail). When no upstream of a route is in rotation, requests get 503 at once, with `Retry-After`.' })),
   stripPrefix: Type.Boolean({ default: true, description: 'Remove the prefix before forwarding (`/api/x` -> `/x`). Set false to forward the path as received.' }),
   rewritePrefix: Type.Optional(Type.String({ pattern: PREFIX_PATTERN, description: 'Replace the prefix with this one (`/api/x` -> `/v2/x`); excludes `stripPrefix: false`.' })),
   auth: Type.Union([Type.Literal('required'), Type.Literal('optional'), Type.Literal('none')], { default: 'required', description: '`required`: no valid token is 401; `optional`: a token is checked (and its identity forwarded) when present; `none`: no check, and no Authorization header is forwarded.' }),

@@ -18,6 +18,8 @@ export class GatewayError extends Error {
   readonly description: string | undefined
   /** Sent as `Retry-After` (RFC 9110 10.2.3): when a retry may succeed. */
   readonly retryAfterSeconds: number | undefined
+  /** A 5xx that gets no warn line of its own (the request's line and a state change say it). */
+  isQuiet = false
 
   constructor (code: GatewayErrorCode, status: number, description?: string, retryAfterSeconds?: number) {
     super(description ?? code)
@@ -27,6 +29,12 @@ export class GatewayError extends Error {
     this.description = description
     this.retryAfterSeconds = retryAfterSeconds
   }
+}
+
+/** `error`, marked quiet (see GatewayError.isQuiet). */
+export function quiet (error: GatewayError): GatewayError {
+  error.isQuiet = true
+  return error
 }
 
 /** Shorthands. */
@@ -71,7 +79,7 @@ export function replyWithError (error: Error, request: FastifyRequest, reply: Fa
     request.log.error({ err: error }, 'unhandled error')
     return reply.code(500).header('cache-control', 'no-store').send({ error: 'server_error' })
   }
-  if (mapped.status >= 500) request.log.warn({ code: mapped.code }, mapped.message)
+  if (mapped.status >= 500 && !mapped.isQuiet) request.log.warn({ code: mapped.code }, mapped.message)
   reply.code(mapped.status).header('cache-control', 'no-store')
   if (mapped.retryAfterSeconds !== undefined) reply.header('retry-after', String(mapped.retryAfterSeconds))
   return reply.send(mapped.description === undefined ? { error: mapped.code } : { error: mapped.code, error_description: mapped.description })

@@ -17,16 +17,17 @@ import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { AccessClaims, RouteAuth, TokenVerifier } from '@gatehouse/fastify-auth'
-import { borrowBody } from './borrowed-body.ts'
+import { borrowBody, type BorrowedBody } from './borrowed-body.ts'
 import { isPreflight, withoutUpstreamCors } from './cors.ts'
 import { isUpgrade, upgradeAuthorization, type WebSocketProxy } from './websocket.ts'
-import { badGateway, badRequest, GatewayError, gatewayTimeout, unavailable } from './errors.ts'
+import { badGateway, badRequest, GatewayError, gatewayTimeout } from './errors.ts'
 import { sendContinue } from './expect-continue.ts'
 import { rewriteResponseHeaders } from './forward-headers.ts'
 import type { GatewayMetrics } from './metrics.ts'
 import { normalisePath } from './normalise-path.ts'
+import type { CompiledRoute } from './route-table.ts'
 import type { GatewayState } from './state.ts'
-import { failureKind, type UpstreamState } from './upstreams.ts'
+import { failureKind, upgradeFailureKind, type UpstreamState } from './upstreams.ts'
 import { endUpstreamSpan, noteAuth, noteRoute, startUpstreamSpan, withTraceContext } from './tracing.ts'
 
 export interface ProxyDeps {
@@ -75,6 +76,53 @@ const corsResponse = (headers: Record<string, unknown>): IncomingHttpHeaders => 
   const out = withoutUpstreamCors(rewriteResponse(headers))
   out.vary = out.vary === undefined ? 'Origin' : `${out.vary}, Origin`
   return out
+}
+
+interface UpgradeTarget {
+  deps: ProxyDeps
+  route: CompiledRoute
+  first: UpstreamState
+  /** The request's path (normalised) and query. */
+  path: string
+  query: string
+  headers: Record<string, unknown>
+  claims: AccessClaims | null
+}
+
+/**
+ * A WebSocket upgrade, moved to the next upstream when one fails before accepting it: the
+ * handshake is a bodyless GET, and `ws` opens a new connection for each try, so nothing of the
+ * client's is lost. An upstream that answers (101, or an HTTP refusal) counts as up.
+ */
+async function upgradeWithFailover (request: FastifyRequest, reply: FastifyReply, { deps, route, first, path, query, headers, claims }: UpgradeTarget): Promise<void> {
+  const tried = new Set<UpstreamState>()
+  for (let upstream: UpstreamState | undefined = first; ;) {
+    try {
+      await deps.websockets.proxy(request, reply, {
+        upstream: upstream.upstream,
+        path: route.upstreamPath(upstream.upstream, path) + query,
+        headers,
+        claims,
+        route: route.id,
+        maxMessageSize: route.config.websocket?.maxMessageSize ?? 0,
+        timeout: route.timeout
+      })
+      upstream.succeeded()
+      return
+    } catch (err) {
+      const cause = (err as Error).cause
+      // No cause: refused before any connection (bad handshake, client gone), or answered.
+      if (cause === undefined) {
+        if ((err as { upstreamAnswered?: boolean }).upstreamAnswered === true) upstream.succeeded()
+        throw err
+      }
+      upstream.failed(upgradeFailureKind(cause))
+      tried.add(upstream)
+      upstream = route.pool.pick(tried)
+      if (upstream === undefined) throw route.pool.states.every((s) => tried.has(s) || !s.isUp) ? route.pool.unreachable() : err
+      deps.metrics.countUpstreamRetry(route.id, 'not_sent')
+    }
+  }
 }
 
 /** The catch-all plugin; register it with no prefix. */
@@ -127,33 +175,25 @@ export function proxyRoutes (deps: ProxyDeps) {
         }
       }
       if (route.limiter !== undefined) await route.limiter(request, reply)
-      sendContinue(request, reply)
 
+      // Before the 100 Continue: with no upstream to take it, the body need not come.
       const pool = route.pool
       const first = pool.pick()
       if (first === undefined) throw pool.unavailable()
+      sendContinue(request, reply)
       const forwardAuthorization = auth !== null && state.config.identityHeaders.forwardAuthorization
-      if (upgrade) {
-        return await deps.websockets.proxy(request, reply, {
-          upstream: first.upstream,
-          path: route.upstreamPath(first.upstream, target.path) + target.query,
-          headers: withTraceContext(span, state.rewriteHeaders(request, request.headers as IncomingHttpHeaders, claims, forwardAuthorization)),
-          claims,
-          route: route.id,
-          maxMessageSize: route.config.websocket?.maxMessageSize ?? 0,
-          timeout: route.timeout
-        })
-      }
+      if (upgrade) return await upgradeWithFailover(request, reply, { deps, route, first, path: target.path, query: target.query, headers: withTraceContext(span, state.rewriteHeaders(request, request.headers as IncomingHttpHeaders, claims, forwardAuthorization)), claims })
       const failureStatuses = route.health.passive.statuses
       // Attempts after one that may have reached its upstream (idempotent, bodyless requests only).
       let retries = route.retriesFor(request.method, hasBody(request))
       // Upstreams this request failed on: not tried again (allocated on the first failure only).
       let tried: Set<UpstreamState> | undefined
-      // With more than one upstream, a body is lent to each attempt, so that one whose
-      // connection failed leaves it whole for the next (borrowed-body.ts).
-      const body = pool.states.length > 1 && request.body instanceof Readable ? request.raw : undefined
+      // A body is lent to each attempt (borrowed-body.ts): one whose connection failed leaves
+      // it whole for the next, and the loan tells a client that left from an upstream that failed.
+      const body = request.body instanceof Readable ? request.raw : undefined
+      let loan: BorrowedBody | undefined
       const send = (upstream: UpstreamState): FastifyReply => {
-        if (body !== undefined) request.body = borrowBody(body)
+        if (body !== undefined) request.body = (loan = borrowBody(body)).stream
         const started = performance.now()
         const upstreamSpan = span === null ? null : startUpstreamSpan(request.method, route.id, upstream.upstream)
         return reply.from(upstream.upstream.origin + route.upstreamPath(upstream.upstream, target.path), {
@@ -170,27 +210,31 @@ export function proxyRoutes (deps: ProxyDeps) {
           },
           onError: (_rep, { error }) => {
             if (upstreamSpan !== null) endUpstreamSpan(upstreamSpan, error)
+            // A client that left (mid-upload, or while waiting) failed the request, not the
+            // upstream: nothing is charged to it, and nothing is tried again.
+            if (loan?.sourceFailed === true || reply.sent || reply.raw.destroyed || request.raw.socket?.destroyed === true) {
+              if (!reply.sent) reply.send(badRequest('the client went away'))
+              return
+            }
             const kind = failureKind(error)
             upstream.failed(kind)
-            // A client that left needs no second attempt.
-            if (!reply.sent && !reply.raw.destroyed && request.raw.socket?.destroyed !== true) {
-              // Nothing was sent: any request may go elsewhere. Else only a retryable one.
-              const again = kind === 'connect' || retries-- > 0
-              if (again) {
-                (tried ??= new Set()).add(upstream)
-                // A retry after a reset (a pooled connection the upstream had just closed) may
-                // go back to the same upstream when no other takes it; after a timeout, never.
-                const next = pool.pick(tried) ?? (kind === 'reset' && upstream.accepts(Date.now(), true) ? upstream : undefined)
-                if (next !== undefined) {
-                  deps.metrics.countUpstreamRetry(route.id, kind === 'connect' ? 'not_sent' : 'idempotent')
-                  send(next)
-                  return
-                }
-                // Every upstream refused the connection: none is there.
-                if (kind === 'connect') {
-                  reply.send(pool.states.every((s) => tried?.has(s) === true || !s.isUp) ? unavailable('no upstream of this route could be reached', 1) : badGateway())
-                  return
-                }
+            // Nothing was sent (and no byte of the body read): any request may go elsewhere.
+            // Else only a bodyless request of the route's retryMethods.
+            const notSent = kind === 'connect' && (loan === undefined || loan.bytesRead === 0)
+            if (notSent || retries-- > 0) {
+              (tried ??= new Set()).add(upstream)
+              // A retry after a reset (a pooled connection the upstream had just closed) may
+              // go back to the same upstream when no other takes it; after a timeout, never.
+              const next = pool.pick(tried) ?? (kind === 'reset' && upstream.accepts(Date.now(), true) ? upstream : undefined)
+              if (next !== undefined) {
+                deps.metrics.countUpstreamRetry(route.id, notSent ? 'not_sent' : 'idempotent')
+                send(next)
+                return
+              }
+              // No upstream took the connection: 503, Retry-After from their health.
+              if (notSent && pool.states.every((s) => tried?.has(s) === true || !s.isUp)) {
+                reply.send(pool.unreachable())
+                return
               }
             }
             upstreamError(reply, error)

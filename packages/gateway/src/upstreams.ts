@@ -15,13 +15,14 @@
  * table: a reload builds a new table whose routes find the state of the upstreams they keep.
  * A state change is one log line; requests are counted in metrics, never logged one by one.
  *
- * Choices where the issue was silent are in docs/routes.md (Failover and health checks).
+ * Choices where the issue was silent are in the README (Upstreams that fail).
  */
-import { request as httpRequest, type IncomingMessage } from 'node:http'
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import type { FastifyBaseLogger } from 'fastify'
+import { buildConnector } from 'undici'
 import type { HealthConfig } from './config.ts'
-import { unavailable, type GatewayError } from './errors.ts'
+import { quiet, unavailable, type GatewayError } from './errors.ts'
 
 /** One upstream base URL, split for cheap joining. */
 export interface Upstream {
@@ -39,20 +40,48 @@ export const FAILURE_KINDS: readonly FailureKind[] = ['connect', 'timeout', 'res
 type PassiveConfig = HealthConfig['passive']
 type ActiveConfig = NonNullable<HealthConfig['active']>
 
-/** Error codes of a request that never left the gateway: safe to send elsewhere, whatever its method. */
-const NOT_SENT = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT', 'ERR_TLS_CERT_ALTNAME_INVALID', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'CERT_HAS_EXPIRED'])
+/** Marks an error raised while a connection was being opened: nothing was sent on it. */
+const NOT_SENT = Symbol('gatehouse.notSent')
+
+/**
+ * The connector of the gateway's upstream connections (undici's, with the connect timeout and
+ * certificate checks on): every error it reports (refused, unreachable, DNS, connect timeout,
+ * TLS handshake) is marked, so a request that failed there is known to have sent nothing,
+ * whatever the error's code. An error on an established connection is never marked.
+ */
+export function upstreamConnector (timeoutMs: number): buildConnector.connector {
+  const connect = buildConnector({ timeout: timeoutMs, rejectUnauthorized: true })
+  return (options, callback) => connect(options, (err, socket) => {
+    if (err !== null) {
+      Object.defineProperty(err, NOT_SENT, { value: true })
+      callback(err, null)
+    } else {
+      callback(null, socket)
+    }
+  })
+}
+
 const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'FST_REPLY_FROM_GATEWAY_TIMEOUT'])
 
-/** What went wrong, from reply-from's error (its `cause` is undici's). */
+/** What went wrong, from reply-from's error (its `cause` is undici's, or the connector's). */
 export function failureKind (error: Error): Exclude<FailureKind, 'status'> {
   for (let e: unknown = error, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    if ((e as { [NOT_SENT]?: boolean })[NOT_SENT] === true) return 'connect'
     const code = (e as NodeJS.ErrnoException).code
-    if (code === undefined) continue
-    if (NOT_SENT.has(code)) return 'connect'
-    if (TIMEOUTS.has(code)) return 'timeout'
+    if (code !== undefined && TIMEOUTS.has(code)) return 'timeout'
   }
   // reply-from names its timeout errors by status.
   return (error as { statusCode?: number }).statusCode === 504 ? 'timeout' : 'reset'
+}
+
+/**
+ * What went wrong with a WebSocket upgrade (`ws` opens a new connection for each): `connect`
+ * when the connection was never made, else `timeout` or `reset`.
+ */
+export function upgradeFailureKind (error: unknown): Exclude<FailureKind, 'status'> {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code
+  if (code !== undefined && ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL'].includes(code)) return 'connect'
+  return /timed out/i.test((error as Error | undefined)?.message ?? '') ? 'timeout' : 'reset'
 }
 
 /** The health of one upstream of one route. */
@@ -78,7 +107,11 @@ export class UpstreamState {
   #activeHealthy = true
   #activeRun = 0
   #checker: NodeJS.Timeout | undefined
+  /** The active check in flight, destroyed on close. */
+  #checking: ClientRequest | undefined
   #closed = false
+  /** The other upstreams of the route (set by its pool): the last one in rotation stays. */
+  siblings: readonly UpstreamState[] = []
   readonly failures: Record<FailureKind, number> = { connect: 0, timeout: 0, reset: 0, status: 0 }
   ejectionsTotal = 0
   readonly #log: FastifyBaseLogger
@@ -115,10 +148,14 @@ export class UpstreamState {
     return Math.max(0, this.#ejectedUntil - now)
   }
 
-  /** A request it answered (with a status not counted as a failure). */
+  /**
+   * A request it answered (with a status not counted as a failure). Only once the ejection is
+   * over (the half-open probe's answer) does it lift it: a slow answer to a request sent before
+   * the ejection does not.
+   */
   succeeded (): void {
     this.#consecutive = 0
-    if (this.#ejectedUntil !== 0) {
+    if (this.#ejectedUntil !== 0 && this.#now() >= this.#ejectedUntil) {
       this.#log.info({ route: this.route, upstream: this.label, ejections: this.#ejections }, 'upstream back in rotation: it answered its half-open probe')
       this.#ejectedUntil = 0
       this.#ejections = 0
@@ -137,6 +174,9 @@ export class UpstreamState {
     if (!probing && this.#consecutive < failures) return
     // An ejected upstream's failure is its probe's (or a request let through before the ejection).
     if (probing && now < this.#ejectedUntil) return
+    // An upstream that answers (badly, late, or cutting the connection) is not the last to go:
+    // its answers beat a 503 for every path of the route. One that takes no connection may.
+    if (!probing && kind !== 'connect' && !this.siblings.some((s) => s !== this && s.isUp)) return
     this.#ejections = Math.min(this.#ejections + 1, 30)
     const seconds = Math.min(maxBackoff, backoff * 2 ** (this.#ejections - 1))
     this.#ejectedUntil = now + seconds * 1000
@@ -154,8 +194,7 @@ export class UpstreamState {
   configureChecks (active: ActiveConfig | undefined): void {
     if (JSON.stringify(active) === JSON.stringify(this.active)) return
     this.active = active
-    if (this.#checker !== undefined) clearTimeout(this.#checker)
-    this.#checker = undefined
+    this.#stopChecks()
     if (active === undefined) {
       if (!this.#activeHealthy) this.#log.info({ route: this.route, upstream: this.label }, 'upstream back in rotation: its active health checks were removed')
       this.#activeHealthy = true
@@ -176,8 +215,23 @@ export class UpstreamState {
   /** Stops the active checks for good. */
   close (): void {
     this.#closed = true
+    this.#stopChecks()
+  }
+
+  /** Passive checks turned off (`failures: 0`): an ejection in force ends now. */
+  stopEjecting (): void {
+    if (this.#ejectedUntil === 0) return
+    this.#ejectedUntil = 0
+    this.#ejections = 0
+    this.#probeSince = 0
+    this.#log.info({ route: this.route, upstream: this.label }, 'upstream back in rotation: passive health checks were turned off')
+  }
+
+  #stopChecks (): void {
     if (this.#checker !== undefined) clearTimeout(this.#checker)
     this.#checker = undefined
+    this.#checking?.destroy()
+    this.#checking = undefined
   }
 
   #record (ok: boolean, active: ActiveConfig): void {
@@ -202,15 +256,19 @@ export class UpstreamState {
         if (done) return
         done = true
         clearTimeout(timer)
+        // The status is all a check needs: the connection goes, whatever the body.
+        req.destroy()
+        if (this.#checking === req) this.#checking = undefined
         resolve(ok)
       }
       const req = send(url, { method: 'GET', agent: false, headers: { 'user-agent': 'gatehouse-gateway health check', connection: 'close' } }, (res: IncomingMessage) => {
         const status = res.statusCode ?? 0
-        res.resume()
         finish(status >= 200 && status < 400)
       })
-      const timer = setTimeout(() => { req.destroy(); finish(false) }, active.timeout * 1000)
+      this.#checking = req
+      const timer = setTimeout(() => { finish(false) }, active.timeout * 1000).unref()
       req.on('error', () => { finish(false) })
+      req.on('close', () => { finish(false) })
       req.end()
     })
   }
@@ -225,6 +283,7 @@ export class UpstreamPool {
   constructor (states: UpstreamState[], now: () => number) {
     this.states = states
     this.#now = now
+    for (const state of states) state.siblings = states
   }
 
   /**
@@ -248,9 +307,20 @@ export class UpstreamPool {
 
   /** The 503 when no upstream takes traffic: `Retry-After` is when the first may again. */
   unavailable (): GatewayError {
+    return this.#unavailable('no upstream of this route is available (all failed their health checks)')
+  }
+
+  /** The 503 when no upstream took this request's connection. */
+  unreachable (): GatewayError {
+    return this.#unavailable('no upstream of this route could be reached')
+  }
+
+  #unavailable (description: string): GatewayError {
     const now = this.#now()
     const wait = Math.min(...this.states.map((s) => s.waitFrom(now)))
-    return unavailable('no upstream of this route is available (all failed their health checks)', Math.max(1, Math.ceil(wait / 1000)))
+    // Logged by the request's own line (503), not as an error of its own: during an outage the
+    // log says it once per change (upstream ejected), not once per request.
+    return quiet(unavailable(description, Math.max(1, Math.ceil(wait / 1000))))
   }
 }
 
@@ -289,6 +359,7 @@ export class UpstreamHealth {
         state.passive = config.passive
         state.probeTimeout = probeTimeout
       }
+      if (config.passive.failures === 0) state.stopEjecting()
       return state
     })
     return new UpstreamPool(states, this.#now)

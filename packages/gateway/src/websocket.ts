@@ -252,10 +252,14 @@ export class WebSocketProxy {
         })
         upstream.once('unexpected-response', (_req, res) => {
           res.resume()
-          reject(badGateway(`the upstream refused the WebSocket upgrade (${String(res.statusCode)})`))
+          // It answered: up, whatever it said (proxy.ts counts it so).
+          reject(Object.assign(badGateway(`the upstream refused the WebSocket upgrade (${String(res.statusCode)})`), { upstreamAnswered: true }))
         })
         upstream.once('error', (err) => {
-          reject(/timed out/i.test(err.message) ? gatewayTimeout('the upstream did not accept the WebSocket in time') : badGateway())
+          // The cause tells proxy.ts what failed (and that another upstream may be tried).
+          const error = /timed out/i.test(err.message) ? gatewayTimeout('the upstream did not accept the WebSocket in time') : badGateway()
+          error.cause = err
+          reject(error)
         })
         context.socket.once('close', () => { reject(badRequest('the client went away')) })
       })

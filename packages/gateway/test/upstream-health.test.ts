@@ -2,8 +2,12 @@
 // upstream servers that can be stopped, restarted on their port, reset or hang.
 import t, { type Test } from 'tap'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import { once } from 'node:events'
-import type { Socket } from 'node:net'
+import { readFileSync } from 'node:fs'
+import { connect, type AddressInfo, type Socket } from 'node:net'
+import WebSocket, { WebSocketServer } from 'ws'
+import { issueCertificate, makeCa } from '@gatehouse/test-kit/certificates'
 import type { FastifyInstance } from 'fastify'
 import { freePort } from '@gatehouse/test-kit/redis-harness'
 import { captureLog } from '../../issuer/test/fixtures/log-capture.ts'
@@ -24,6 +28,10 @@ class Upstream {
   healthStatus = 200
   readonly seen: Array<{ method: string, path: string, body: string }> = []
   healthChecks = 0
+  /** Requests whose headers arrived (bodies maybe still coming). */
+  arrived = 0
+  /** Requests whose connection went before their body was whole. */
+  cut = 0
   #server: Server | undefined
   readonly #sockets = new Set<Socket>()
 
@@ -63,6 +71,8 @@ class Upstream {
       res.writeHead(this.healthStatus).end()
       return
     }
+    this.arrived++
+    req.once('close', () => { if (!req.complete) this.cut++ })
     let body = ''
     req.setEncoding('utf8')
     req.on('data', (chunk: string) => { body += chunk })
@@ -360,4 +370,193 @@ t.test('config: retryMethods takes idempotent methods only; the health settings 
   t.match(bad('health: { active: { path: health } }'), /gateway\.yaml:3:\d+.*path/)
   t.match(bad('health: { passive: { statuses: [404] } }'), /gateway\.yaml:3:\d+.*statuses/)
   t.equal(bad('health: { passive: { failures: 0 }, active: { path: /health } }, retries: 0, retryMethods: [PUT]'), 'accepted')
+})
+
+// Review findings (each reproduced before its fix).
+
+t.test('clients that abandon their uploads are not charged to the upstreams (review: outage by aborted POSTs)', async (t) => {
+  const a = await upstream(t, 'a')
+  const b = await upstream(t, 'b')
+  const { app, url } = await startGateway(t, gatewayConfig(NO_ISSUER, `
+routes:
+  - { name: svc, prefix: /svc, upstreams: ['${a.url}', '${b.url}'], auth: none }
+`), { listen: true })
+  const { port } = new URL(url)
+  for (let i = 0; i < 8; i++) {
+    const socket = connect(Number(port), '127.0.0.1')
+    await once(socket, 'connect')
+    socket.write('POST /svc/x HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n' + 'x'.repeat(1000))
+    await waitFor('the upload to reach an upstream', () => a.arrived + b.arrived > i ? true : undefined)
+    socket.destroy()
+  }
+  // The gateway has seen every abort once the upstreams have lost their requests too.
+  await waitFor('the aborts passed on to the upstreams', () => a.cut + b.cut === 8 ? true : undefined)
+  t.equal(await metric(app, upMetric('svc', a)), 1)
+  t.equal(await metric(app, upMetric('svc', b)), 1)
+  t.equal(await metric(app, /^gatehouse_gateway_upstream_failures_total\{route="svc",upstream="[^"]+",kind="reset"\} [1-9]/), undefined, 'no failure charged')
+  t.equal((await app.inject('/svc/x')).statusCode, 200)
+})
+
+t.test('the last upstream in rotation is not ejected for answers it gave (review: one broken path took every instance out)', async (t) => {
+  const a = await upstream(t, 'a')
+  const b = await upstream(t, 'b')
+  a.mode = b.mode = 'status'
+  const log = captureLog('info')
+  const { app } = await startGateway(t, gatewayConfig(NO_ISSUER, `
+routes:
+  - { name: svc, prefix: /svc, upstreams: ['${a.url}', '${b.url}'], auth: none }
+`), { logger: log.logger })
+  for (let i = 0; i < 12; i++) t.equal((await app.inject('/svc/reports')).statusCode, 503, 'the upstreams\' own 503s')
+  const up = [await metric(app, upMetric('svc', a)), await metric(app, upMetric('svc', b))]
+  t.same(up.sort(), [0, 1], 'one ejected, the last one kept')
+  a.mode = b.mode = 'ok'
+  t.equal((await app.inject('/svc/orders')).statusCode, 200, 'other paths still served')
+  t.equal(log.lines().filter((l) => l.msg === 'upstream ejected: it failed too many requests in a row').length, 1)
+})
+
+t.test('an answer to a request sent before the ejection does not lift it (review: flapping)', async (t) => {
+  const a = await upstream(t, 'a')
+  const b = await upstream(t, 'b')
+  const { app } = await startGateway(t, gatewayConfig(NO_ISSUER, `
+routes:
+  - { name: svc, prefix: /svc, upstreams: ['${a.url}', '${b.url}'], auth: none, health: { passive: { failures: 2, backoff: 60 } } }
+`))
+  // A slow request to a is in flight...
+  a.mode = 'hang'
+  const slow = app.inject('/svc/slow')
+  await waitFor('the slow request at a', () => a.count() === 1 ? true : undefined)
+  // ...while a's next answers fail it out of rotation.
+  a.mode = 'status'
+  for (let i = 0; i < 4; i++) await app.inject('/svc/x')
+  t.equal(await metric(app, upMetric('svc', a)), 0)
+  // The slow one now answers 200: a stays out.
+  a.mode = 'ok'
+  const stop = a.stop()
+  await slow
+  await stop
+  t.equal(await metric(app, upMetric('svc', a)), 0, 'still ejected')
+})
+
+t.test('during an outage: one log line per change, none per request (review: log noise)', async (t) => {
+  const a = await upstream(t, 'a', false)
+  const b = await upstream(t, 'b', false)
+  const log = captureLog('info')
+  const { app } = await startGateway(t, gatewayConfig(NO_ISSUER, `
+routes:
+  - { name: svc, prefix: /svc, upstreams: ['${a.url}', '${b.url}'], auth: none, health: { passive: { backoff: 60 } } }
+`), { logger: log.logger })
+  for (let i = 0; i < 4; i++) await app.inject('/svc/x')
+  t.equal(await metric(app, upMetric('svc', a)), 0)
+  t.equal(await metric(app, upMetric('svc', b)), 0)
+  const before = log.lines().filter((l) => (l.level as number) >= 40).length
+  for (let i = 0; i < 20; i++) t.equal((await app.inject('/svc/x')).statusCode, 503)
+  t.equal(log.lines().filter((l) => (l.level as number) >= 40).length, before, 'no warn line for the 20 requests refused while both are out')
+  t.equal(log.lines().filter((l) => l.msg === 'request completed' && l.statusCode === 503).length, 24, 'each request still has its own line')
+})
+
+t.test('WebSocket upgrades fail over too, and feed the health checks (review)', async (t) => {
+  const down = await upstream(t, 'down', false)
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+  await once(wss, 'listening')
+  t.teardown(() => { for (const c of wss.clients) c.terminate(); wss.close() })
+  wss.on('connection', (socket) => { socket.send('hello') })
+  const live = `http://127.0.0.1:${(wss.address() as AddressInfo).port}`
+  const { app, url } = await startGateway(t, gatewayConfig(NO_ISSUER, `
+routes:
+  - { name: ws, prefix: /ws, upstreams: ['${down.url}', '${live}'], auth: none, websocket: {} }
+`), { listen: true })
+  for (let i = 0; i < 6; i++) {
+    const socket = new WebSocket(`${url.replace('http:', 'ws:')}/ws/x`)
+    const [message] = await once(socket, 'message') as [Buffer]
+    t.equal(message.toString(), 'hello', `upgrade ${i} reached the live upstream`)
+    socket.close()
+  }
+  t.equal(await metric(app, upMetric('ws', down)), 0, 'the down one is ejected')
+})
+
+t.test('active checks hold no connection open, and stop with the gateway (review: socket leak)', async (t) => {
+  let open = 0
+  let checks = 0
+  const server = createServer((req, res) => {
+    checks++
+    // An endless body: the check must not wait for its end.
+    res.writeHead(200)
+    res.write('event\n')
+  })
+  server.on('connection', (socket) => { open++; socket.once('close', () => { open-- }) })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => { server.closeAllConnections(); server.close() })
+  const target = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const { app } = await startGateway(t, gatewayConfig(NO_ISSUER, `
+routes:
+  - { name: svc, prefix: /svc, upstreams: ['${target}'], auth: none, health: { active: { path: /events, interval: 0.05 } } }
+`))
+  await waitFor('20 checks', () => checks >= 20 ? true : undefined)
+  t.ok(open <= 2, `at most the check in flight is open (${open})`)
+  t.equal(await metric(app, upMetric('svc', { url: target } as Upstream)), 1)
+  await app.close()
+  await waitFor('no connection left', () => open === 0 ? true : undefined)
+  const after = checks
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.equal(checks, after, 'no check after close')
+})
+
+t.test('passive checks turned off by a reload end an ejection in force (review)', async (t) => {
+  const a = await upstream(t, 'a', false)
+  const b = await upstream(t, 'b')
+  const yaml = (failures: number): string => `issuer: ${NO_ISSUER}\nroutes:\n  - { name: svc, prefix: /svc, upstreams: ['${a.url}', '${b.url}'], auth: none, health: { passive: { failures: ${failures}, backoff: 60 } } }\n`
+  const { app } = await startGateway(t, parseGatewayConfig(yaml(3)))
+  for (let i = 0; i < 6; i++) await app.inject('/svc/x')
+  t.equal(await metric(app, upMetric('svc', a)), 0)
+  await a.start()
+  app.gateway.reload(parseGatewayConfig(yaml(0)))
+  t.equal(await metric(app, upMetric('svc', a)), 1, 'back at once')
+  for (let i = 0; i < 10; i++) await app.inject('/svc/x')
+  t.equal(a.count(), 5, 'and served')
+})
+
+t.test('https upstreams: the certificate is checked; a TLS failure is "nothing sent", so even a POST goes on (review: reply-from turns verification off)', async (t) => {
+  const dir = t.testdir()
+  const ca = makeCa(dir)
+  const cert = issueCertificate(ca, dir, 'upstream')
+  let reached = 0
+  // Signed by a CA the gateway does not trust: it must not be talked to.
+  const untrusted = createHttpsServer({ cert: readFileSync(cert.cert), key: readFileSync(cert.key) }, (req, res) => { reached++; req.resume(); res.end('{"from":"untrusted"}') })
+  untrusted.listen(0, '127.0.0.1')
+  await once(untrusted, 'listening')
+  t.teardown(() => { untrusted.closeAllConnections(); untrusted.close() })
+  const b = await upstream(t, 'b')
+  const { app } = await startGateway(t, gatewayConfig(NO_ISSUER, `
+routes:
+  - { name: only, prefix: /only, upstreams: ['https://127.0.0.1:${(untrusted.address() as AddressInfo).port}'], auth: none }
+  - { name: both, prefix: /both, upstreams: ['https://127.0.0.1:${(untrusted.address() as AddressInfo).port}', '${b.url}'], auth: none }
+`))
+  const only = await app.inject('/only/x')
+  t.equal(only.statusCode, 503, 'an untrusted certificate: not reached')
+  for (let i = 0; i < 4; i++) {
+    const res = await app.inject({ method: 'POST', url: '/both/x', payload: `p${i}` })
+    t.equal(res.statusCode, 200)
+    t.match(res.json(), { from: 'b', body: `p${i}` })
+  }
+  t.equal(reached, 0, 'no request reached the upstream with the untrusted certificate')
+})
+
+t.test('no upstream in rotation: 503 before any 100 Continue (review)', async (t) => {
+  const a = await upstream(t, 'a', false)
+  const { url } = await startGateway(t, gatewayConfig(NO_ISSUER, `
+routes:
+  - { name: svc, prefix: /svc, upstreams: ['${a.url}'], auth: none, health: { passive: { failures: 1, backoff: 60 } } }
+`), { listen: true })
+  t.equal((await fetch(`${url}/svc/x`)).status, 503)
+  const { port } = new URL(url)
+  const socket = connect(Number(port), '127.0.0.1')
+  await once(socket, 'connect')
+  socket.write('POST /svc/x HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n')
+  let data = ''
+  socket.on('data', (chunk: Buffer) => { data += chunk.toString() })
+  await once(socket, 'close')
+  t.notMatch(data, /100 Continue/)
+  t.match(data, /^HTTP\/1\.1 503 /)
+  t.match(data, /retry-after: (59|60)\r\n/i, 'Retry-After: the back-off left')
 })

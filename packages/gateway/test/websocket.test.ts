@@ -279,8 +279,8 @@ t.test('another Upgrade (h2c) is served as the plain request it is (review findi
   t.match(status, /^HTTP\/1\.1 426 /, 'the upstream answered it (this echo upstream says 426 to plain HTTP)')
 })
 
-t.test('an upstream that is down: 502 before the handshake', async (t) => {
-  t.equal(await refusedStatus('/down/x', { token: await userAccessToken(issuer) }), 502)
+t.test('an upstream that is down: 503 before the handshake (no upstream could be reached)', async (t) => {
+  t.equal(await refusedStatus('/down/x', { token: await userAccessToken(issuer) }), 503)
 })
 
 t.test('an emergency key rollover closes the connections of tokens signed with the revoked key', async (t) => {
