@@ -11,6 +11,7 @@ import { withSignalSources } from '@gatehouse/fastify-auth/ssf'
 import { proxyTrust } from '@gatehouse/shared/trust-proxy'
 import { traceRequests } from '@gatehouse/shared/tracing'
 import { operationalServer } from '@gatehouse/shared/admin'
+import { closeIdleWhileClosing } from '@gatehouse/shared/drain'
 import { packageVersion } from '@gatehouse/shared/cli'
 import { listenerOptions, type TlsMaterial } from '@gatehouse/shared/tls'
 import { connectTimeoutOf, type GatewayConfig, type RouteConfig } from './config.ts'
@@ -147,6 +148,7 @@ export async function build (config: GatewayConfig, options: BuildOptions = {}):
     ...listenerOptions(options.tls, config.listen.http2)
   })
   if (options.tls !== undefined && config.listen.http2 === true) closeSessionsOnClose(app)
+  closeIdleWhileClosing(app)
   const setup: RevocationSetup = options.revocations === undefined
     ? createRevocations(config, app.log)
     : givenRevocations(config, options.revocations, app.log)

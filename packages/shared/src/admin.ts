@@ -5,6 +5,7 @@
  * serves none of them: a gateway route with `prefix: /` then reaches its upstream's own
  * `/healthz`, and the counts are not public.
  */
+import { closeIdleWhileClosing } from './drain.ts'
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
 
@@ -37,6 +38,7 @@ export async function operationalServer (app: FastifyInstance, admin: AdminConfi
   }
   const server = Fastify({ loggerInstance: app.log.child({ listener: 'admin' }), disableRequestLogging: true, return503OnClosing: false })
   server.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ error: 'not_found' }))
+  closeIdleWhileClosing(server)
   // While the app drains (its port already refuses new connections), it is not ready: load
   // balancers must stop sending. /healthz and /metrics keep answering until the end.
   let closing = false

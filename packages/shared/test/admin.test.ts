@@ -6,9 +6,12 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import { listenAdmin, operationalServer } from '../src/admin.ts'
+import { closeIdleWhileClosing } from '../src/drain.ts'
 
 t.test('/readyz on the admin port is 503 from the moment the app starts closing', async (t) => {
   const app = Fastify({ logger: false })
+  // As the services do: a keep-alive connection whose request ends during the close ends then.
+  closeIdleWhileClosing(app)
   let release: () => void = () => {}
   const held = new Promise<void>((resolve) => { release = resolve })
   let arrived: () => void = () => {}
