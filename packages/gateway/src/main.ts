@@ -15,7 +15,9 @@ import { build } from './app.ts'
 import { issuerMismatchProblem, loadGatewayConfig } from './load-config.ts'
 import { ConfigReloader } from './reloader.ts'
 import { loggerOptions } from './logging.ts'
+import { batchedLogOutput } from './log-output.ts'
 import pino, { type LoggerOptions } from 'pino'
+import type { FastifyLoggerOptions } from 'fastify'
 
 /** How long shutdown waits for requests in flight before exiting anyway. */
 const SHUTDOWN_GRACE_MS = 30_000
@@ -27,7 +29,9 @@ export async function serve (file: string): Promise<void> {
   // loaded. Before the app: its hooks and Redis clients are traced only when an SDK is there.
   // Its own logger, like the app's: what the SDK says while it starts is not lost.
   const tracing = await startTracing({ name: 'gatehouse-gateway', version: packageVersion(new URL('../package.json', import.meta.url)) }, pino(loggerOptions(config.log.level) as LoggerOptions))
-  const app = await build(config, tls === undefined ? {} : { tls }).catch((err: unknown) => {
+  // The request log batched (log-output.ts): every line still written, at shutdown and crash-exit too.
+  const logger = { ...(loggerOptions(config.log.level) as FastifyLoggerOptions), stream: batchedLogOutput() }
+  const app = await build(config, tls === undefined ? { logger } : { tls, logger }).catch((err: unknown) => {
     throw err instanceof IssuerMismatchError ? issuerMismatchProblem(file, err) : err
   })
   const reloader = new ConfigReloader(app, file)

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import proxyAddr from '@fastify/proxy-addr'
-import type { FastifyServerOptions } from 'fastify'
+import type { FastifyServerOptions, RawRequestDefaultExpression } from 'fastify'
 import { isFromTrustedProxy, type ProxyTrust } from './trust-proxy.ts'
 
 export type { ProxyTrust }
@@ -60,10 +60,14 @@ export function requestIdentity (trust: ProxyTrust): Pick<FastifyServerOptions, 
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) && isFromTrustedProxy(trust, raw) ? incoming : randomUUID()
     },
     childLoggerFactory: function (logger, bindings, options, raw) {
-      const ip = trust === false ? raw.socket.remoteAddress : proxyAddr(raw as IncomingMessage, (address) => trust(address))
-      return logger.child({ ...bindings, ip }, options)
+      return logger.child({ ...bindings, ip: clientIp(trust, raw) }, options)
     }
   }
+}
+
+/** The client's IP as `request.ip` gives it: the peer, or past trusted proxies X-Forwarded-For's. */
+export function clientIp (trust: ProxyTrust, raw: RawRequestDefaultExpression): string | undefined {
+  return trust === false ? raw.socket.remoteAddress : proxyAddr(raw as IncomingMessage, (address) => trust(address))
 }
 
 /** pino options: level, redaction, and a request serializer that keeps only safe fields. */
