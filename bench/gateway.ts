@@ -24,7 +24,7 @@ import {
   PATH, seedRevocations, startBareProxy, startGateway, startJwtProxy, startOtlpSink, startRedis, startUpstream, tempFile, tracingEnv, type Proc
 } from './lib/gateway-servers.ts'
 import {
-  BARE, GATEWAY, GATEWAY_1M, GATEWAY_BASELINE, GATEWAY_TRACED, JWT, render, type Extras, type GatewaySettings, type Scenario, type ServerRounds
+  BARE, GATEWAY, GATEWAY_1M, GATEWAY_BASELINE, GATEWAY_TRACED, HAPROXY, JWT, render, type Extras, type GatewaySettings, type Scenario, type ServerRounds
 } from './lib/gateway-report.ts'
 import { bearer, send } from './lib/http.ts'
 import { median, machine } from './lib/report.ts'
@@ -33,6 +33,7 @@ import { measureIssuerLogoutDelay, userSessions } from './lib/ssf-delay.ts'
 import { startGatehouse, runBenchmark } from './lib/servers.ts'
 import { mintTokens, tamper } from './lib/tokens.ts'
 import { checkWrk, isClean, wrk, type WrkLoad, type WrkResult } from './lib/wrk.ts'
+import { checkHaproxy, startHaproxy } from './lib/haproxy.ts'
 
 const BENCH = fileURLToPath(new URL('.', import.meta.url))
 const RESULTS = join(BENCH, 'results')
@@ -43,6 +44,8 @@ type ScenarioId = typeof SCENARIOS[number]
 interface Options extends GatewaySettings {
   scenarios: Set<ScenarioId>
   cpuProf: boolean
+  /** Leave HAProxy out (a machine without it). */
+  skipHaproxy: boolean
 }
 
 function readSettings (): Options {
@@ -61,7 +64,8 @@ function readSettings (): Options {
       'gateway-root': { type: 'string', default: join(BENCH, '..') },
       'baseline-root': { type: 'string' },
       tracing: { type: 'boolean', default: false },
-      'cpu-prof': { type: 'boolean', default: false }
+      'cpu-prof': { type: 'boolean', default: false },
+      'skip-haproxy': { type: 'boolean', default: false }
     }
   })
   const positive = (name: 'rounds' | 'duration' | 'warmup' | 'connections' | 'tokens' | 'revocations' | 'samples'): number => {
@@ -98,9 +102,13 @@ function readSettings (): Options {
     ...(baselineRoot === undefined ? {} : { baselineRoot }),
     tracing: values.tracing,
     scenarios: scenarios as Set<ScenarioId>,
-    cpuProf: values['cpu-prof']
+    cpuProf: values['cpu-prof'],
+    skipHaproxy: values['skip-haproxy']
   }
 }
+
+/** `haproxy -v`'s first line, once checked. */
+let haproxyVersion: string | undefined
 
 function checkMachine (settings: Options): string {
   try {
@@ -114,6 +122,7 @@ function checkMachine (settings: Options): string {
     throw new Error('redis-server not found: apt-get install redis-server')
   }
   const wrkVersion = checkWrk()
+  if (!settings.skipHaproxy) haproxyVersion = checkHaproxy()
   if (cpus().length < 2) throw new Error('needs at least 2 CPUs (servers on CPU 0, load on CPU 1)')
   execFileSync('taskset', ['-a', '-p', '-c', String(settings.loadCpu), String(process.pid)], { stdio: 'ignore' })
   return wrkVersion
@@ -253,6 +262,7 @@ async function main (): Promise<number> {
   const upstream = await startUpstream(CPU.load)
   const bare = await startBareProxy(CPU.server, upstream.url, profile(BARE))
   const jwt = await startJwtProxy(CPU.server, upstream.url, issuer.url, profile(JWT))
+  const haproxy = settings.skipHaproxy ? undefined : await startHaproxy(CPU.server, upstream.url, issuer.url)
   const gateway = await startGateway(GATEWAY, CPU.server, { issuer: issuer.url, upstream: upstream.url, redisUrl: redis.redisUrl }, profile(GATEWAY), settings.gatewayRoot)
   // The baseline shares the gateway's Redis: it is off the per-request path (the mirror is in
   // memory), so the two run in the same conditions, and a second server would only add noise.
@@ -276,6 +286,7 @@ async function main (): Promise<number> {
       ...(settings.baselineRoot === undefined ? {} : { [GATEWAY_BASELINE]: await gatewayVersion(settings.baselineRoot) }),
       '@fastify/http-proxy': await versionOf(join(BENCH, 'node_modules/@fastify/http-proxy/package.json')),
       '@fastify/jwt': await versionOf(join(BENCH, 'node_modules/@fastify/jwt/package.json')),
+      ...(haproxyVersion === undefined ? {} : { haproxy: haproxyVersion.match(/version (\S+)/)?.[1] ?? haproxyVersion }),
       wrk: wrkVersion.replace(/^wrk\s+/, '').replace(/\s.*$/, ''),
       redis: execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).match(/v=(\S+)/)?.[1] ?? '?'
     },
@@ -287,7 +298,7 @@ async function main (): Promise<number> {
   const upstreamBody = (await send(upstream.url + PATH)).body
   const sample = [token, ...manyTokens.filter((_, i) => i % Math.max(1, Math.floor(manyTokens.length / 20)) === 0)]
   await validate(bare, false, upstreamBody, [token])
-  for (const proc of [gateway, baseline, traced, gateway1M, jwt]) if (proc !== undefined) await validate(proc, true, upstreamBody, sample)
+  for (const proc of [gateway, baseline, traced, gateway1M, jwt, haproxy]) if (proc !== undefined) await validate(proc, true, upstreamBody, sample)
   console.log(`${elapsed()}: validated: every proxy returns the upstream's body for a valid token, and the gateways and ${JWT} refuse bad ones`)
 
   const targets: Target[] = [
@@ -297,6 +308,7 @@ async function main (): Promise<number> {
     ...(baseline === undefined ? [] : [{ proc: baseline, name: GATEWAY_BASELINE }]),
     ...(traced === undefined ? [] : [{ proc: traced, name: GATEWAY_TRACED }]),
     { proc: jwt, name: JWT },
+    ...(haproxy === undefined ? [] : [{ proc: haproxy, name: HAPROXY }]),
     ...(gateway1M === undefined ? [] : [{ proc: gateway1M, name: GATEWAY_1M }])
   ]
   const loadCpuPids = [upstream.pid, redis.pid, issuer.pid, ...[redis1M, sink].filter((p) => p !== undefined).map((p) => p.pid)]
@@ -346,7 +358,7 @@ async function main (): Promise<number> {
   }
   // Still right at the end.
   await validate(bare, false, upstreamBody, [token])
-  for (const proc of [gateway, baseline, traced, gateway1M, jwt]) if (proc !== undefined) await validate(proc, true, upstreamBody, [token])
+  for (const proc of [gateway, baseline, traced, gateway1M, jwt, haproxy]) if (proc !== undefined) await validate(proc, true, upstreamBody, [token])
   console.log(`${elapsed()}: validated again after the rounds`)
   if (traced !== undefined && sink !== undefined) {
     // Stopping flushes the spans still in the batch, so the count covers every request.

@@ -36,7 +36,7 @@ export interface Proc {
 }
 
 /** Spawns a pinned process and waits until `url + readyPath` answers 200. */
-async function startPinned (name: string, cpu: number, command: string[], env: Record<string, string>, url: string, readyPath: string): Promise<Proc> {
+export async function startPinned (name: string, cpu: number, command: string[], env: Record<string, string>, url: string, readyPath: string): Promise<Proc> {
   const { child, stderr } = spawnPinned(cpu, command, env)
   const stop = async (): Promise<void> => { await stopChild(child) }
   try {
