@@ -116,11 +116,13 @@ async function upgradeWithFailover (request: FastifyRequest, reply: FastifyReply
         if ((err as { upstreamAnswered?: boolean }).upstreamAnswered === true) upstream.succeeded()
         throw err
       }
-      upstream.failed(upgradeFailureKind(cause))
+      const kind = upgradeFailureKind(cause)
+      upstream.failed(kind)
       tried.add(upstream)
       upstream = route.pool.pick(tried)
-      if (upstream === undefined) throw route.pool.states.every((s) => tried.has(s) || !s.isUp) ? route.pool.unreachable() : err
-      deps.metrics.countUpstreamRetry(route.id, 'not_sent')
+      // None left: a 503 when none took the connection; else this upstream's 502 or 504.
+      if (upstream === undefined) throw kind === 'connect' && route.pool.states.every((s) => tried.has(s) || !s.isUp) ? route.pool.unreachable() : err
+      deps.metrics.countUpstreamRetry(route.id, kind === 'connect' ? 'not_sent' : 'idempotent')
     }
   }
 }

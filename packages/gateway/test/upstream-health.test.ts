@@ -472,6 +472,7 @@ routes:
     socket.close()
   }
   t.equal(await metric(app, upMetric('ws', down)), 0, 'the down one is ejected')
+  t.equal(await metric(app, /^gatehouse_gateway_upstream_retries_total\{route="ws",reason="not_sent"\} /), 3, 'each refused connection moved on, counted as not sent')
 })
 
 t.test('active checks hold no connection open, and stop with the gateway (review: socket leak)', async (t) => {
