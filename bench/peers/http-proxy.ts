@@ -13,7 +13,7 @@ function required (name: string): string {
 }
 
 const app = Fastify({ logger: false })
-// The same upstream pool as the gateway's (@fastify/reply-from over undici).
+// The same upstream pool settings as the gateway's: undici, 256 connections, no pipelining.
 await app.register(proxy, { upstream: required('BENCH_UPSTREAM'), prefix: '/api', rewritePrefix: '', undici: { connections: 256, pipelining: 1 } })
 app.get('/healthz', async () => ({ status: 'ok' }))
 await app.listen({ host: '127.0.0.1', port: Number(required('BENCH_PORT')) })

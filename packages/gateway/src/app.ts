@@ -3,7 +3,6 @@
  * env or files. `app.gateway.reload(config)` swaps the routes in place.
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import replyFrom from '@fastify/reply-from'
 import rateLimit from '@fastify/rate-limit'
 import { IssuerMismatchError, TokenVerifier, type AuthOptions } from '@gatehouse/fastify-auth'
 import type { Clock, RevocationList } from '@gatehouse/fastify-auth/revocation'
@@ -28,7 +27,8 @@ import { createRevocations, firstSync, signalSources, type RevocationSetup } fro
 import { configWarnings } from './load-config.ts'
 import type { CompiledRoute, Limiter, RouteTable } from './route-table.ts'
 import { buildState, restartOnlyChanges, type GatewayState } from './state.ts'
-import { UpstreamHealth, upstreamConnector } from './upstreams.ts'
+import { UpstreamHealth } from './upstreams.ts'
+import { Forwarder } from './forward.ts'
 import { WebSocketProxy } from './websocket.ts'
 
 export type { GatewayConfig, RouteConfig } from './config.ts'
@@ -143,8 +143,8 @@ export async function build (config: GatewayConfig, options: BuildOptions = {}):
     ...requestIdentity(proxyTrust(config.trustProxy)),
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
-    // HTTP/2 only towards clients: reply-from calls upstreams over HTTP/1.1 and drops the
-    // connection-specific fields HTTP/2 forbids from their answers (RFC 9113 8.2.2).
+    // HTTP/2 only towards clients: upstreams are called over HTTP/1.1, and the connection-specific
+    // fields HTTP/2 forbids are dropped from their answers (RFC 9113 8.2.2, forward-headers.ts).
     ...listenerOptions(options.tls, config.listen.http2)
   })
   if (options.tls !== undefined && config.listen.http2 === true) closeSessionsOnClose(app)
@@ -214,7 +214,9 @@ async function assemble (app: FastifyInstance, config: GatewayConfig, { metrics,
     skipOnError: true,
     ...(setup.redis === undefined ? {} : { redis: setup.redis as never, nameSpace: 'gatehouse:rl:gateway:' })
   })
-  await app.register(replyFrom, { disableRequestLogging: true, undici: { connections: 256, pipelining: 1, connect: upstreamConnector(connectTimeoutOf(config) * 1000) } })
+  // The connections to the upstreams (forward.ts), closed once the last request is answered.
+  const forwarder = new Forwarder(connectTimeoutOf(config) * 1000)
+  app.addHook('onClose', async () => { await forwarder.close() })
 
   const makeLimiter = limiterFactory(app)
   // Upstream health outlives route tables: a reload keeps the state of the upstreams it keeps.
@@ -255,5 +257,5 @@ async function assemble (app: FastifyInstance, config: GatewayConfig, { metrics,
   await operationalServer(app, config.admin, healthRoutes({ ...deps, verifier, websockets, signals: setup.signals }, keys))
   if (config.client !== undefined) await app.register(logoutRoute({ ...deps, verifier }, config.client))
   else app.log.warn({}, `no client configured: POST ${config.logout.path} (logout) is disabled`)
-  await app.register(proxyRoutes({ ...deps, verifier, websockets }))
+  await app.register(proxyRoutes({ ...deps, verifier, websockets, forwarder }))
 }

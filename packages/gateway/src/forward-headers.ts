@@ -2,8 +2,9 @@
  * What the upstream sees of a request's headers, and what the caller sees of the upstream's.
  * Identity headers are the gateway's alone: a caller's copies are dropped before ours are set.
  */
-import type { IncomingHttpHeaders } from 'node:http'
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 import type { FastifyRequest } from 'fastify'
+import { util } from 'undici'
 import type { AccessClaims } from '@gatehouse/fastify-auth'
 import { proxyTrust } from '@gatehouse/shared/trust-proxy'
 import type { GatewayConfig } from './config.ts'
@@ -39,7 +40,8 @@ function copyWithout (headers: Headers, dropped: ReadonlySet<string>, isDropped?
   const named = connectionNamed(headers)
   const out: Headers = {}
   for (const name in headers) {
-    if (dropped.has(name) || named?.has(name) === true || isDropped?.(name) === true) continue
+    // HTTP/2's pseudo-header fields (`:path`...) say what the request line says over HTTP/1.1.
+    if (name.charCodeAt(0) === 0x3a || dropped.has(name) || named?.has(name) === true || isDropped?.(name) === true) continue
     out[name] = headers[name]
   }
   return out
@@ -61,7 +63,8 @@ export function requestHeaderRewriter (config: GatewayConfig): (request: Fastify
   const isProxy = proxyTrust(config.trustProxy)
   // Node lower-cases incoming names and joins repeats, so skipping a name drops every copy.
   // The gateway sets the identity and forwarding fields itself; a caller's copies never pass.
-  const base = [...HOP_BY_HOP, ...NEVER_FORWARDED, ...identity, 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id']
+  // Host: undici names the upstream's own; the caller's is passed as X-Forwarded-Host.
+  const base = [...HOP_BY_HOP, ...NEVER_FORWARDED, ...identity, 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id']
   const fromProxy = new Set(base)
   const fromProxyWithAuthorization = new Set([...base, 'authorization'])
   const fromClient = new Set([...base, 'forwarded', 'x-real-ip'])
@@ -91,9 +94,33 @@ export function requestHeaderRewriter (config: GatewayConfig): (request: Fastify
   }
 }
 
-const RESPONSE_DROPPED = new Set(HOP_BY_HOP)
+/** Never passed back to the client either: HTTP/2 forbids it in an answer (RFC 9113 8.2.2). */
+const ANSWER_DROPPED = new Set([...HOP_BY_HOP, 'http2-settings'])
 
-/** The upstream's response headers, less hop-by-hop fields. */
-export function rewriteResponseHeaders (headers: Headers): Headers {
-  return copyWithout(headers, RESPONSE_DROPPED)
+/**
+ * The upstream's answer headers (undici's raw name/value pairs) as one object for `writeHead`,
+ * less hop-by-hop fields and those its Connection field names. Repeated fields (Set-Cookie)
+ * become arrays, written back as separate lines. `http2`: the client speaks HTTP/2, where a
+ * Host field has no place in an answer.
+ */
+export function answerHeaders (raw: readonly Buffer[], http2: boolean): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {}
+  let connection: string | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = util.headerNameToString(raw[i]!)
+    const value = raw[i + 1]!.toString('latin1')
+    if (ANSWER_DROPPED.has(name) || (http2 && name === 'host') || name === '__proto__') {
+      if (name === 'connection') connection = connection === undefined ? value : `${connection},${value}`
+      continue
+    }
+    const seen = out[name]
+    // Own fields only: `constructor` or `toString` is a field like any other.
+    if (seen === undefined || !Object.hasOwn(out, name)) out[name] = value
+    else if (Array.isArray(seen)) seen.push(value)
+    else out[name] = [String(seen), value]
+  }
+  if (connection !== undefined) {
+    for (const named of connection.toLowerCase().split(',')) Reflect.deleteProperty(out, named.trim())
+  }
+  return out
 }

@@ -1,6 +1,6 @@
 /**
- * The proxy: ONE catch-all route in front of a swappable route table, forwarding with
- * @fastify/reply-from (the engine under @fastify/http-proxy, same maintainers).
+ * The proxy: ONE catch-all route in front of a swappable route table, forwarding through the
+ * gateway's own hop on undici (forward.ts).
  *
  * Why not one @fastify/http-proxy registration per route: Fastify cannot remove a route once
  * registered, so a reload could only add. With one catch-all, a reload swaps the whole table
@@ -15,19 +15,19 @@
  */
 import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { IncomingHttpHeaders } from 'node:http'
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 import type { AccessClaims, RouteAuth, TokenVerifier } from '@gatehouse/fastify-auth'
 import { borrowBody, type BorrowedBody } from './borrowed-body.ts'
-import { isPreflight, withoutUpstreamCors } from './cors.ts'
+import { CorsPolicy, isPreflight, withoutUpstreamCors } from './cors.ts'
 import { isUpgrade, upgradeAuthorization, type WebSocketProxy } from './websocket.ts'
 import { badGateway, badRequest, GatewayError, gatewayTimeout } from './errors.ts'
 import { sendContinue } from './expect-continue.ts'
-import { rewriteResponseHeaders } from './forward-headers.ts'
+import type { ExchangeListener, Forwarder } from './forward.ts'
 import type { GatewayMetrics } from './metrics.ts'
 import { normalisePath } from './normalise-path.ts'
 import type { CompiledRoute } from './route-table.ts'
 import type { GatewayState } from './state.ts'
-import { failureKind, upgradeFailureKind, type UpstreamState } from './upstreams.ts'
+import { failureKind, timedOut, upgradeFailureKind, type UpstreamState } from './upstreams.ts'
 import { endUpstreamSpan, noteAuth, noteRoute, startUpstreamSpan, withTraceContext } from './tracing.ts'
 
 export interface ProxyDeps {
@@ -36,16 +36,12 @@ export interface ProxyDeps {
   verifier: TokenVerifier
   metrics: GatewayMetrics
   websockets: WebSocketProxy
+  /** The connections to the upstreams. */
+  forwarder: Forwarder
 }
 
 const NOT_FOUND = new GatewayError('not_found', 404, 'no route for this path')
 const CORS_REFUSED = new GatewayError('forbidden', 403, 'this origin may not open WebSockets on this route')
-
-/**
- * reply-from retries a GET answered 503 up to ten times by default, on the same upstream; the
- * caller should see the upstream's 503 instead. Retries are ours (failover, `retries`).
- */
-const noRetry = (): null => null
 
 /**
  * Whether a request carries a body (then it cannot be sent again once it was streamed). Over
@@ -59,24 +55,12 @@ function hasBody (request: FastifyRequest): boolean {
 }
 
 function upstreamError (reply: FastifyReply, error: Error): void {
-  // reply-from marks timeouts 504 (headers or connect timeout); anything else is a 502.
-  const status = (error as { statusCode?: number }).statusCode
   reply.request.log.warn({ err: (error.cause as Error | undefined)?.message ?? error.message, route: reply.request.gatewayRoute?.id }, 'upstream failed')
-  reply.send(status === 504 ? gatewayTimeout() : badGateway())
+  reply.send(timedOut(error) ? gatewayTimeout() : badGateway())
 }
 
-// Request-independent, so made once rather than per request.
-const rewriteResponse = (headers: Record<string, unknown>): IncomingHttpHeaders => rewriteResponseHeaders(headers as IncomingHttpHeaders)
-
-/**
- * On a route whose CORS the gateway answers: the upstream's own Access-Control-* headers go
- * (a cache must not keep its `*` for every origin), and its Vary keeps the gateway's `Origin`.
- */
-const corsResponse = (headers: Record<string, unknown>): IncomingHttpHeaders => {
-  const out = withoutUpstreamCors(rewriteResponse(headers))
-  out.vary = out.vary === undefined ? 'Origin' : `${out.vary}, Origin`
-  return out
-}
+/** An answer the gateway cannot pass on (Fastify's range): treated as a broken exchange. */
+const INVALID_STATUS = Object.assign(new Error('the upstream answered with a status out of range'), { code: 'GATEHOUSE_INVALID_STATUS' })
 
 interface UpgradeTarget {
   deps: ProxyDeps
@@ -148,7 +132,6 @@ export function proxyRoutes (deps: ProxyDeps) {
       if (upgrade && route.config.websocket === undefined) throw badRequest('this route takes no WebSocket connections')
       // CORS first: a preflight carries no token (cors.ts).
       const { cors } = route
-      let rewriteHeaders = rewriteResponse
       let auth: RouteAuth | null
       if (cors === undefined) {
         auth = route.authFor(request.method)
@@ -164,7 +147,6 @@ export function proxyRoutes (deps: ProxyDeps) {
         auth = route.authFor(request.method)
         // With or without an Origin: the answer depends on it (Vary), and the policy is the route's.
         cors.decorate(request, reply)
-        rewriteHeaders = corsResponse
       }
       let claims: AccessClaims | null = null
       if (auth !== null) {
@@ -193,57 +175,91 @@ export function proxyRoutes (deps: ProxyDeps) {
       // A body is lent to each attempt (borrowed-body.ts): one whose connection failed leaves
       // it whole for the next, and the loan tells a client that left from an upstream that failed.
       const body = request.body instanceof Readable ? request.raw : undefined
-      let loan: BorrowedBody | undefined
-      const send = (upstream: UpstreamState): FastifyReply => {
-        if (body !== undefined) request.body = (loan = borrowBody(body)).stream
-        const started = performance.now()
-        const upstreamSpan = span === null ? null : startUpstreamSpan(request.method, route.id, upstream.upstream)
-        return reply.from(upstream.upstream.origin + route.upstreamPath(upstream.upstream, target.path), {
-          timeout: route.timeout,
-          retryDelay: noRetry,
-          rewriteRequestHeaders: (_req, headers) => withTraceContext(upstreamSpan, state.rewriteHeaders(request, headers as IncomingHttpHeaders, claims, forwardAuthorization)),
-          rewriteHeaders,
-          onResponse: (_req, rep, res) => {
-            deps.metrics.observeUpstream(route.id, (performance.now() - started) / 1000)
-            if (upstreamSpan !== null) endUpstreamSpan(upstreamSpan, rep.statusCode)
-            if (failureStatuses.includes(res.statusCode)) upstream.failed('status')
-            else upstream.succeeded()
-            rep.send(res.stream)
-          },
-          onError: (_rep, { error }) => {
-            if (upstreamSpan !== null) endUpstreamSpan(upstreamSpan, error)
-            // A client that left (mid-upload, or while waiting) failed the request, not the
-            // upstream: nothing is charged to it, and nothing is tried again.
-            if (loan?.sourceFailed === true || reply.sent || reply.raw.destroyed || request.raw.socket?.destroyed === true) {
-              if (!reply.sent) reply.send(badRequest('the client went away'))
-              return
-            }
-            const kind = failureKind(error)
-            upstream.failed(kind)
-            // Nothing was sent (and no byte of the body read): any request may go elsewhere.
-            // Else only a bodyless request of the route's retryMethods.
-            const notSent = kind === 'connect' && (loan === undefined || loan.bytesRead === 0)
-            if (notSent || retries-- > 0) {
-              (tried ??= new Set()).add(upstream)
-              // A retry after a reset (a pooled connection the upstream had just closed) may
-              // go back to the same upstream when no other takes it; after a timeout, never.
-              const next = pool.pick(tried) ?? (kind === 'reset' && upstream.accepts(Date.now(), true) ? upstream : undefined)
-              if (next !== undefined) {
-                deps.metrics.countUpstreamRetry(route.id, notSent ? 'not_sent' : 'idempotent')
-                send(next)
-                return
-              }
-              // No upstream took the connection: 503, Retry-After from their health.
-              if (notSent && pool.states.every((s) => tried?.has(s) === true || !s.isUp)) {
-                reply.send(pool.unreachable())
-                return
-              }
-            }
-            upstreamError(reply, error)
+      const http2 = request.raw.httpVersionMajor === 2
+      // Fields the gateway set before forwarding (its CORS policy, the rate limit's) go out with
+      // the upstream's answer, the upstream's own winning a clash as they always did.
+      const ownFields = cors instanceof CorsPolicy || route.limiter !== undefined
+      // Settles when the answer has begun (undefined: Fastify leaves the response to us), or
+      // with the reply once the gateway answered itself (an error).
+      return await new Promise<FastifyReply | undefined>((resolve) => {
+        const send = (upstream: UpstreamState): void => {
+          const loan: BorrowedBody | undefined = body === undefined ? undefined : borrowBody(body)
+          const started = performance.now()
+          let upstreamSpan = span === null ? null : startUpstreamSpan(request.method, route.id, upstream.upstream)
+          const endSpan = (outcome: number | Error): void => {
+            if (upstreamSpan !== null) endUpstreamSpan(upstreamSpan, outcome)
+            upstreamSpan = null
           }
-        })
-      }
-      return send(first)
+          const listener: ExchangeListener = {
+            answer: (status, headers) => {
+              if (status > 599) return INVALID_STATUS
+              deps.metrics.observeUpstream(route.id, (performance.now() - started) / 1000)
+              endSpan(status)
+              if (failureStatuses.includes(status)) upstream.failed('status')
+              else upstream.succeeded()
+              if (cors instanceof CorsPolicy) {
+                // The gateway's CORS policy is the route's; the upstream's Vary keeps its Origin.
+                withoutUpstreamCors(headers)
+                headers.vary = headers.vary === undefined ? 'Origin' : `${String(headers.vary)}, Origin`
+              }
+              const out: OutgoingHttpHeaders = ownFields ? { ...reply.getHeaders() as OutgoingHttpHeaders, ...headers } : headers
+              // An HTTP/1.1 connection whose request body was not read to its end cannot carry another request.
+              if (!http2 && !request.raw.complete) out.connection = 'close'
+              out['x-request-id'] = request.id
+              return out
+            },
+            started: () => { resolve(undefined) },
+            cut: (error) => {
+              request.log.warn({ err: error.message, route: route.id }, 'upstream failed during its answer')
+            },
+            failed: (error, clientGone) => {
+              endSpan(error)
+              // A client that left (mid-upload, or while waiting) failed the request, not the
+              // upstream: nothing is charged to it, and nothing is tried again.
+              if (clientGone || loan?.sourceFailed === true || reply.sent || reply.raw.destroyed || request.raw.socket?.destroyed === true) {
+                if (!reply.sent) reply.send(badRequest('the client went away'))
+                resolve(reply)
+                return
+              }
+              const kind = failureKind(error)
+              upstream.failed(kind)
+              // Nothing was sent (and no byte of the body read): any request may go elsewhere.
+              // Else only a bodyless request of the route's retryMethods.
+              const notSent = kind === 'connect' && (loan === undefined || loan.bytesRead === 0)
+              if (notSent || retries-- > 0) {
+                (tried ??= new Set()).add(upstream)
+                // A retry after a reset (a pooled connection the upstream had just closed) may
+                // go back to the same upstream when no other takes it; after a timeout, never.
+                const next = pool.pick(tried) ?? (kind === 'reset' && upstream.accepts(Date.now(), true) ? upstream : undefined)
+                if (next !== undefined) {
+                  deps.metrics.countUpstreamRetry(route.id, notSent ? 'not_sent' : 'idempotent')
+                  send(next)
+                  return
+                }
+                // No upstream took the connection: 503, Retry-After from their health.
+                if (notSent && pool.states.every((s) => tried?.has(s) === true || !s.isUp)) {
+                  reply.send(pool.unreachable())
+                  resolve(reply)
+                  return
+                }
+              }
+              upstreamError(reply, error)
+              resolve(reply)
+            }
+          }
+          const headers = withTraceContext(upstreamSpan, state.rewriteHeaders(request, request.headers as IncomingHttpHeaders, claims, forwardAuthorization))
+          deps.forwarder.forward({
+            origin: upstream.upstream.origin,
+            path: route.upstreamPath(upstream.upstream, target.path) + target.query,
+            method: request.method,
+            headers,
+            body: loan?.stream,
+            timeout: route.timeout,
+            http2
+          }, reply.raw, listener)
+        }
+        send(first)
+      })
     })
   }
 }

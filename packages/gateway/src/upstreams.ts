@@ -61,17 +61,25 @@ export function upstreamConnector (timeoutMs: number): buildConnector.connector 
   })
 }
 
-const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'FST_REPLY_FROM_GATEWAY_TIMEOUT'])
+const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
 
-/** What went wrong, from reply-from's error (its `cause` is undici's, or the connector's). */
+/** What went wrong, from undici's error (or its cause: the connector's). */
 export function failureKind (error: Error): Exclude<FailureKind, 'status'> {
   for (let e: unknown = error, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
     if ((e as { [NOT_SENT]?: boolean })[NOT_SENT] === true) return 'connect'
     const code = (e as NodeJS.ErrnoException).code
     if (code !== undefined && TIMEOUTS.has(code)) return 'timeout'
   }
-  // reply-from names its timeout errors by status.
-  return (error as { statusCode?: number }).statusCode === 504 ? 'timeout' : 'reset'
+  return 'reset'
+}
+
+/** Whether a failed exchange ran out of time (connecting, or waiting for the answer): a 504 rather than a 502. */
+export function timedOut (error: Error): boolean {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code !== undefined && (TIMEOUTS.has(code) || code === 'UND_ERR_CONNECT_TIMEOUT')) return true
+  }
+  return false
 }
 
 /**

@@ -3,7 +3,7 @@ import t from 'tap'
 import type { FastifyRequest } from 'fastify'
 import type { AccessClaims } from '@gatehouse/fastify-auth'
 import type { GatewayConfig } from '../src/config.ts'
-import { requestHeaderRewriter, rewriteResponseHeaders } from '../src/forward-headers.ts'
+import { answerHeaders, requestHeaderRewriter } from '../src/forward-headers.ts'
 
 const config = {
   identityHeaders: { subject: 'X-Auth-Subject', clientId: 'x-auth-client-id', scope: 'x-auth-scope', forwardAuthorization: false },
@@ -31,7 +31,6 @@ t.test('caller copies of identity, forwarding and hop-by-hop fields never pass; 
   const before = JSON.stringify(incoming)
   const out = requestHeaderRewriter(config)(request, incoming, claims, false)
   t.same(out, {
-    host: 'gw.example',
     accept: 'application/json',
     'x-auth-subject': 'alice',
     'x-auth-client-id': 'web',
@@ -66,8 +65,21 @@ t.test('Expect and method overrides are never forwarded', async (t) => {
   for (const name of ['expect', 'x-http-method-override', 'x-http-method', 'x-method-override']) t.equal(out[name], undefined, name)
 })
 
-t.test('response headers lose hop-by-hop fields only', async (t) => {
-  const upstream = { 'content-type': 'application/json', connection: 'close', 'transfer-encoding': 'chunked', 'x-custom': '1' }
-  t.same(rewriteResponseHeaders(upstream), { 'content-type': 'application/json', 'x-custom': '1' })
-  t.equal(upstream.connection, 'close', 'the upstream\'s object is not changed')
+t.test('HTTP/2 pseudo-header fields are not copied; Host is the upstream\'s (undici sets it)', async (t) => {
+  const out = requestHeaderRewriter(config)(request, { ':method': 'GET', ':path': '/api', ':authority': 'gw.example', ':scheme': 'https', host: 'gw.example', accept: '*/*' }, null, false)
+  t.same(Object.keys(out).filter((name) => name.startsWith(':') || name === 'host'), [])
+  t.equal(out.accept, '*/*')
+})
+
+const raw = (...pairs: string[]): Buffer[] => pairs.map((s) => Buffer.from(s, 'latin1'))
+
+t.test('answer headers lose hop-by-hop fields and those Connection names; repeats become lists', async (t) => {
+  const upstream = raw('Content-Type', 'application/json', 'Connection', 'close, X-Hop', 'Transfer-Encoding', 'chunked', 'X-Hop', 'secret',
+    'Keep-Alive', 'timeout=5', 'Set-Cookie', 'a=1', 'set-cookie', 'b=2', 'X-Custom', '1', 'Upgrade', 'h2c', 'HTTP2-Settings', 'AAA', 'Host', 'up')
+  t.same(answerHeaders(upstream, false), { 'content-type': 'application/json', 'set-cookie': ['a=1', 'b=2'], 'x-custom': '1', host: 'up' })
+  t.same(answerHeaders(upstream, true), { 'content-type': 'application/json', 'set-cookie': ['a=1', 'b=2'], 'x-custom': '1' }, 'HTTP/2: no Host either')
+  const polluted = answerHeaders(raw('__proto__', 'x', 'X-Ok', '1', 'Constructor', 'c', 'toString', 't'), false)
+  t.same(Object.keys(polluted), ['x-ok', 'constructor', 'tostring'])
+  t.equal(polluted.constructor, 'c', 'a name the prototype has is a field like any other')
+  t.equal(Object.getPrototypeOf(polluted), Object.prototype, 'a field named __proto__ changes nothing')
 })
