@@ -11,6 +11,7 @@
  *   matched on what the upstream will see; other escapes keep their meaning as data and have
  *   their hex upper-cased. A double-encoded dangerous character (`%252e`) is refused too, in
  *   case an upstream decodes twice.
+ * - `"` `<` `>` `` ` `` `{` `}`, which a URI may not hold raw, are escaped.
  * The query string is passed on unchanged.
  */
 
@@ -18,6 +19,9 @@
 export type PathResult = { path: string, query: string } | { error: string }
 
 const UNRESERVED = /^[A-Za-z0-9_~-]$/
+/** `"` `<` `>` `` ` `` `{` `}`: sent escaped (1), by character code. */
+const ESCAPED = new Uint8Array(128)
+for (const c of '"<>`{}') ESCAPED[c.charCodeAt(0)] = 1
 const HEX = /^[0-9A-Fa-f]{2}$/
 /** After one decode, these mean an upstream that decodes again would see a separator or NUL. */
 const DOUBLE_ENCODED = /%(?:2e|2f|5c|00)/i
@@ -50,7 +54,15 @@ export function normalisePath (target: string): PathResult {
       continue
     }
     if (c <= 0x20 || c >= 0x7f || c === 0x5c) return { error: 'the path holds a control character, space, backslash or raw non-ASCII byte' }
-    if (c !== 0x25) continue
+    if (c !== 0x25) {
+      // Characters a URI may not hold raw (RFC 3986 2.2, 3.3; WHATWG's path set) go on escaped,
+      // as a URL parser would write them: a strict upstream refuses them raw.
+      if (ESCAPED[c] === 1) {
+        out += raw.slice(copied, i) + `%${c.toString(16).toUpperCase()}`
+        copied = i + 1
+      }
+      continue
+    }
     const hex = raw.slice(i + 1, i + 3)
     if (!HEX.test(hex)) return { error: 'the path holds a malformed % escape' }
     const code = parseInt(hex, 16)
