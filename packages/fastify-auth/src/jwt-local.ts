@@ -10,7 +10,7 @@
 import { constants, verify, type KeyObject, type VerifyKeyObjectInput, type VerifyPublicKeyInput } from 'node:crypto'
 import { checkTimes, toAccessClaims } from './claims.ts'
 import { AuthError } from './errors.ts'
-import { readHeader } from './jwt-header.ts'
+import { readHeader, type JwsHeader } from './jwt-header.ts'
 import type { KeySet } from './key-set.ts'
 import type { Clock } from './revocation/types.ts'
 import type { AccessClaims } from './types.ts'
@@ -42,10 +42,18 @@ function verifyInput (alg: string, key: KeyObject): { hash: string | null, input
   }
 }
 
+/** Distinct JWS headers remembered (an issuer has a few: one per key and typ). */
+const HEADERS_KEPT = 32
+
 export class LocalValidator {
   readonly #options: LocalValidatorOptions
   readonly #algorithms: ReadonlySet<string>
   readonly #keys: KeySet
+  /**
+   * Headers read and accepted, by their encoded segment: every token of one key has the same,
+   * so it is decoded and checked once, not per token. Only accepted headers are kept.
+   */
+  readonly #headers = new Map<string, JwsHeader>()
   /** Signatures checked (tokens that reached jose). */
   signatureChecks = 0
 
@@ -55,13 +63,33 @@ export class LocalValidator {
     this.#keys = keys
   }
 
-  /** Validates everything that does not depend on the route. Throws AuthError. */
-  async validate (token: string): Promise<AccessClaims> {
+  /**
+   * Validates everything that does not depend on the route. Throws AuthError (or rejects with
+   * it). The claims come back at once when the key is at hand (nearly always), as a promise
+   * when it must be waited for (a fetch, an announced key).
+   */
+  validate (token: string): AccessClaims | Promise<AccessClaims> {
     // RFC 7515 7.1: three base64url segments, nothing else (no padding, no other characters).
     if (!SEGMENTS.test(token)) throw new AuthError('malformed')
-    const { alg, kid } = readHeader(token, this.#algorithms)
+    const { alg, kid } = this.#header(token)
     this.signatureChecks++
-    const key = await this.#keys.resolve(alg, kid)
+    const key = this.#keys.known(alg, kid)
+    if (key !== undefined) return this.#check(token, alg, key)
+    return this.#keys.resolve(alg, kid).then((resolved) => this.#check(token, alg, resolved))
+  }
+
+  #header (token: string): JwsHeader {
+    const segment = token.slice(0, token.indexOf('.'))
+    let header = this.#headers.get(segment)
+    if (header === undefined) {
+      header = readHeader(token, this.#algorithms)
+      if (this.#headers.size >= HEADERS_KEPT) this.#headers.clear()
+      this.#headers.set(segment, header)
+    }
+    return header
+  }
+
+  #check (token: string, alg: string, key: KeyObject): AccessClaims {
     const params = verifyInput(alg, key)
     if (params === undefined) throw new AuthError('bad_algorithm')
     const lastDot = token.lastIndexOf('.')

@@ -110,6 +110,21 @@ export class KeySet {
     this.#options = options
   }
 
+  /**
+   * The key for `alg` and `kid` when it is here and usable now, else undefined (then
+   * {@link resolve} decides: wait for an announced key, fetch, or refuse). No promise: the
+   * path of nearly every token.
+   */
+  known (alg: string, kid: string | undefined): KeyObject | undefined {
+    if (kid !== undefined && this.#denied.has(kid)) return undefined
+    const known = this.#find(alg, kid)
+    if (known === undefined) return undefined
+    if (known.key === undefined) known.key = importKey(known.jwk)
+    if (known.key === null) return undefined
+    if (this.#isRefreshDue()) this.refresh().catch(() => {}) // never rejects; the known key serves meanwhile
+    return known.key
+  }
+
   /** The key for a JWS header's `alg` and `kid`. Throws AuthError unknown_key or issuer_unavailable. */
   async resolve (alg: string, kid: string | undefined): Promise<KeyObject> {
     // Revoked: refused, whatever the issuer's JWKS says or whether it answers.
