@@ -39,61 +39,88 @@ export interface UpstreamRequest {
 /** What the caller does at each step of one exchange. */
 export interface ExchangeListener {
   /**
-   * The upstream answered: the headers to write for it, or an Error to answer with instead
-   * (then nothing of the upstream's answer is sent). Called at most once.
+   * The upstream's final answer is in: the headers to write for it, or an Error to answer with
+   * instead (then nothing of the upstream's answer is sent). Called at most once.
    */
   answer: (status: number, headers: OutgoingHttpHeaders) => OutgoingHttpHeaders | Error
-  /** The headers were written (the caller's response has begun). */
-  started: () => void
+  /** The answer's headers were written: the caller's response has begun. */
+  started: (status: number) => void
   /**
    * The exchange failed before any of its answer was written (the caller may still answer, or
    * try elsewhere); `clientGone` when the client left, which the upstream is not to blame for.
+   * The request body lent to it is given up (destroyed) before this is called.
    */
   failed: (error: Error, clientGone: boolean) => void
-  /** The upstream failed after the answer had begun: the client's response was cut short. */
-  cut: (error: Error) => void
 }
 
-/** Raised by the gateway itself to stop an exchange whose client left. */
-class ClientGone extends Error {
+/** Raised by the gateway itself to stop an exchange whose client left (the request log names it). */
+export class ClientGone extends Error {
   constructor () {
     super('the client went away')
     this.name = 'ClientGone'
   }
 }
 
+/** An answer cut short by its upstream (reset, stalled past the timeout): the request log's error. */
+export class UpstreamCut extends Error {
+  constructor (cause: Error) {
+    super(`the upstream failed during its answer: ${cause.message}`, { cause })
+    this.name = 'UpstreamCut'
+  }
+}
+
+/** Statuses whose answer has no body (RFC 9110 15.3.5, 15.4.5), whatever Content-Length says. */
+const bodyless = (status: number): boolean => status === 204 || status === 304
+
+/** Whether the client's side of the exchange is gone (Node 20's HTTP/2 response has no `destroyed`). */
+function isClosed (res: ClientResponse): boolean {
+  const stream = (res as Http2ServerResponse).stream as Http2ServerResponse['stream'] | undefined
+  return stream === undefined ? (res as ServerResponse).destroyed : stream.destroyed || stream.closed
+}
+
+const noop = (): void => {}
+
 /**
  * One exchange, as undici's dispatch handler (its plain callback interface: the raw headers,
- * no parsed copy). Written for one response; never reused.
+ * no parsed copy). Written for one response; never reused. It listens for the client's close
+ * from the start, so a client that leaves while the upstream thinks stops the upstream request.
  */
 class Exchange implements Dispatcher.DispatchHandler {
   readonly #res: ClientResponse
   readonly #http2: boolean
+  readonly #body: Readable | undefined
   readonly #listener: ExchangeListener
   #abort: ((reason?: Error) => void) | undefined
   #resume: (() => void) | undefined
   /** The answer's headers are written. */
   #started = false
-  /** Settled: answered in full, failed, or stopped by us. */
-  #done = false
+  /** Settled: true when answered in full, the error when it failed or was stopped. */
+  #done: Error | boolean = false
   #onDrain: (() => void) | undefined
   readonly #onClose = (): void => {
-    if (!this.#done) this.#stop(new ClientGone())
+    if (this.#done === false) this.#stop(new ClientGone())
   }
 
-  constructor (res: ClientResponse, http2: boolean, listener: ExchangeListener) {
+  constructor (res: ClientResponse, http2: boolean, body: Readable | undefined, listener: ExchangeListener) {
     this.#res = res
     this.#http2 = http2
+    this.#body = body
     this.#listener = listener
+    res.on('close', this.#onClose)
   }
 
   onConnect (abort: (reason?: Error) => void): void {
-    this.#abort = abort
+    // Stopped before undici got this far: stop it now.
+    if (this.#done instanceof Error) abort(this.#done)
+    else this.#abort = abort
   }
 
   onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    // 1xx (102 Processing, 103 Early Hints): informational, the final answer follows.
+    if (statusCode < 200) return true
+    if (this.#done !== false) return false
     const res = this.#res
-    if (res.destroyed) {
+    if (isClosed(res)) {
       this.#stop(new ClientGone())
       return false
     }
@@ -103,22 +130,32 @@ class Exchange implements Dispatcher.DispatchHandler {
       return false
     }
     try {
-      // Node refuses what it cannot write (a value with a control character): a 502.
+      // Node refuses what it cannot write (a control character in a value; over HTTP/2, a
+      // single-value field sent twice): a 502, with none of the upstream's fields on it.
       (res as ServerResponse).writeHead(statusCode, headers)
     } catch (err) {
+      for (const name of res.getHeaderNames()) res.removeHeader(name)
       this.#stop(err as Error)
       return false
     }
     this.#started = true
     this.#resume = resume
-    res.on('close', this.#onClose)
-    this.#listener.started()
+    this.#listener.started(statusCode)
+    if (bodyless(statusCode)) {
+      // Done here: undici may yet fail such an answer for the Content-Length it carries.
+      this.#done = true
+      res.end()
+    }
     return true
   }
 
   onData (chunk: Buffer): boolean {
-    if (this.#done) return false
+    if (this.#done !== false) return false
     if ((this.#res as ServerResponse).write(chunk)) return true
+    if (isClosed(this.#res)) {
+      this.#stop(new ClientGone())
+      return false
+    }
     // The client reads slower than the upstream writes: undici pauses until the drain.
     this.#onDrain ??= () => { this.#resume?.() }
     this.#res.once('drain', this.#onDrain)
@@ -126,30 +163,43 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onComplete (): void {
-    if (this.#done) return
+    if (this.#done !== false) return
     this.#done = true
     this.#res.end()
   }
 
   onError (error: Error): void {
     // Called after our own abort too: that outcome was already settled by #stop.
-    if (this.#done) return
-    this.#done = true
-    if (this.#started) {
-      this.#listener.cut(error)
-      this.#res.destroy()
-    } else {
-      this.#listener.failed(error, false)
-    }
+    if (this.#done !== false) return
+    this.#done = error
+    this.#fail(error)
   }
 
   /** Ends the exchange on the gateway's side: the client left, or the answer is refused. */
   #stop (reason: Error): void {
-    if (this.#done) return
-    this.#done = true
+    if (this.#done !== false) return
+    this.#done = reason
     this.#abort?.(reason)
-    if (this.#started) this.#res.destroy()
-    else this.#listener.failed(reason, reason instanceof ClientGone)
+    this.#fail(reason)
+  }
+
+  #fail (reason: Error): void {
+    // The lent body is given up: undici's dispatch leaves that to its owner.
+    if (this.#body !== undefined && !this.#body.destroyed) {
+      this.#body.on('error', noop)
+      this.#body.destroy()
+    }
+    const res = this.#res
+    if (this.#started) {
+      // The answer is cut: the request's log line says why (Fastify listens for the response's
+      // 'error'), and the client sees its connection (or stream) reset, never a short answer
+      // passed off as whole.
+      if (res.listenerCount('error') > 0) res.emit('error', reason instanceof ClientGone ? reason : new UpstreamCut(reason))
+      res.destroy()
+    } else {
+      res.removeListener('close', this.#onClose)
+      this.#listener.failed(reason, reason instanceof ClientGone)
+    }
   }
 }
 
@@ -172,11 +222,14 @@ export class Forwarder {
       body: request.body ?? null,
       headersTimeout: request.timeout,
       bodyTimeout: request.timeout
-    }, new Exchange(res, request.http2, listener))
+    }, new Exchange(res, request.http2, request.body, listener))
   }
 
-  /** Closes the connections once the requests on them are answered. */
+  /**
+   * Closes the connections. Called once the server has closed (Fastify closes it before the
+   * plugins' onClose hooks), so no client waits on any of them any more.
+   */
   async close (): Promise<void> {
-    await this.#agent.close()
+    await this.#agent.destroy()
   }
 }

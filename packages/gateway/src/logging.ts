@@ -14,7 +14,9 @@ const PROBES = new Set(['/healthz', '/readyz'])
 
 /**
  * One log line per request (not two) with the route, the client and the time taken; probes
- * are counted but not logged. Tokens never appear: only `client_id` and `sub` do.
+ * are counted but not logged. Tokens never appear: only `client_id` and `sub` do. An answer
+ * cut after it began gets its line too: aborted by the client (info), or cut by its upstream
+ * (warn).
  */
 export class RequestLog extends LogController {
   readonly #metrics: GatewayMetrics
@@ -37,7 +39,10 @@ export class RequestLog extends LogController {
     if (request.gatewayRoute !== null) line.route = route
     const auth = request.auth
     if (auth != null) { line.client_id = auth.client_id; line.sub = auth.sub }
-    if (error != null) request.log.error({ ...line, err: error }, 'request errored')
-    else request.log.info(line, 'request completed')
+    if (error == null) request.log.info(line, 'request completed')
+    // Answers cut after they began (forward.ts): the status is the upstream's, the body short.
+    else if (error.name === 'ClientGone') request.log.info({ ...line, aborted: true }, 'request aborted by the client')
+    else if (error.name === 'UpstreamCut') request.log.warn({ ...line, err: error.message }, 'request cut short by its upstream')
+    else request.log.error({ ...line, err: error }, 'request errored')
   }
 }

@@ -174,8 +174,10 @@ export function proxyRoutes (deps: ProxyDeps) {
       let tried: Set<UpstreamState> | undefined
       // A body is lent to each attempt (borrowed-body.ts): one whose connection failed leaves
       // it whole for the next, and the loan tells a client that left from an upstream that failed.
-      const body = request.body instanceof Readable ? request.raw : undefined
       const http2 = request.raw.httpVersionMajor === 2
+      // Over HTTP/2 a body may come with neither Content-Length nor Content-Type, and then
+      // Fastify leaves it unread (no parser chosen): it goes on all the same.
+      const body = request.body instanceof Readable || (http2 && hasBody(request)) ? request.raw : undefined
       // Fields the gateway set before forwarding (its CORS policy, the rate limit's) go out with
       // the upstream's answer, the upstream's own winning a clash as they always did.
       const ownFields = cors instanceof CorsPolicy || route.limiter !== undefined
@@ -193,10 +195,6 @@ export function proxyRoutes (deps: ProxyDeps) {
           const listener: ExchangeListener = {
             answer: (status, headers) => {
               if (status > 599) return INVALID_STATUS
-              deps.metrics.observeUpstream(route.id, (performance.now() - started) / 1000)
-              endSpan(status)
-              if (failureStatuses.includes(status)) upstream.failed('status')
-              else upstream.succeeded()
               if (cors instanceof CorsPolicy) {
                 // The gateway's CORS policy is the route's; the upstream's Vary keeps its Origin.
                 withoutUpstreamCors(headers)
@@ -208,9 +206,12 @@ export function proxyRoutes (deps: ProxyDeps) {
               out['x-request-id'] = request.id
               return out
             },
-            started: () => { resolve(undefined) },
-            cut: (error) => {
-              request.log.warn({ err: error.message, route: route.id }, 'upstream failed during its answer')
+            started: (status) => {
+              deps.metrics.observeUpstream(route.id, (performance.now() - started) / 1000)
+              endSpan(status)
+              if (failureStatuses.includes(status)) upstream.failed('status')
+              else upstream.succeeded()
+              resolve(undefined)
             },
             failed: (error, clientGone) => {
               endSpan(error)
@@ -236,14 +237,13 @@ export function proxyRoutes (deps: ProxyDeps) {
                   send(next)
                   return
                 }
-                // No upstream took the connection: 503, Retry-After from their health.
-                if (notSent && pool.states.every((s) => tried?.has(s) === true || !s.isUp)) {
-                  reply.send(pool.unreachable())
-                  resolve(reply)
-                  return
-                }
               }
-              upstreamError(reply, error)
+              // The gateway answers itself. A request body not read to its end would be taken for
+              // the next request on this HTTP/1.1 connection: it closes after the answer.
+              if (!http2 && !request.raw.complete) reply.header('connection', 'close')
+              // No upstream took the connection: 503, Retry-After from their health.
+              if (notSent && pool.states.every((s) => tried?.has(s) === true || !s.isUp)) reply.send(pool.unreachable())
+              else upstreamError(reply, error)
               resolve(reply)
             }
           }
