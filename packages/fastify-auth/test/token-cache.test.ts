@@ -163,3 +163,40 @@ t.test('checkRevocation: false and audience: null (the gateway\'s logout): revok
   t.throws(() => { parseRouteAuth({ checkRevocation: 'no' as unknown as boolean }, false) }, /route\.checkRevocation/)
   t.doesNotThrow(() => { parseRouteAuth(logout, false) })
 })
+
+t.test('TokenCache: first in, first out, never above its capacity, through deletes and re-adds', async (t) => {
+  const { TokenCache } = await import('../src/token-cache.ts')
+  const cache = new TokenCache<number>(4)
+  // Tokens end differently in their last 32 characters (the Map key).
+  const token = (i: number): string => `header.payload.${String(i).padStart(40, '0')}`
+  for (let i = 0; i < 6; i++) cache.set(token(i), i)
+  t.same([0, 1, 2, 3, 4, 5].map((i) => cache.get(token(i))), [undefined, undefined, 2, 3, 4, 5], 'the two oldest left')
+  cache.delete(token(3))
+  cache.set(token(2), 22)
+  t.equal(cache.get(token(2)), 22, 'set again: replaced in place')
+  t.equal(cache.size, 3)
+  // The slot taken next is token 2's, the oldest (token 3's slot is stale): first in, first out.
+  cache.set(token(6), 6)
+  t.same([2, 3, 4, 5, 6].map((i) => cache.get(token(i))), [undefined, undefined, 4, 5, 6])
+  cache.clear()
+  // Random operations against a model: the size never passes the capacity, and a hit is always
+  // the value last set for that very token.
+  const model = new Map<string, number>()
+  let seed = 7
+  const next = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n }
+  for (let op = 0; op < 5000; op++) {
+    const i = next(12)
+    if (next(5) === 0) { cache.delete(token(i)); model.delete(token(i)) } else { cache.set(token(i), op); model.set(token(i), op) }
+    if (cache.size > 4) { t.fail(`size ${cache.size} after op ${op}`); break }
+    for (let j = 0; j < 12; j++) {
+      const got = cache.get(token(j))
+      if (got !== undefined && got !== model.get(token(j))) { t.fail(`token ${j}: ${got} is not the value last set`); return }
+    }
+  }
+  // With no deletes, the last four distinct tokens set are all there.
+  for (let i = 100; i < 104; i++) cache.set(token(i), i)
+  t.same([100, 101, 102, 103].map((i) => cache.get(token(i))), [100, 101, 102, 103])
+  cache.clear()
+  t.equal(cache.size, 0)
+  t.equal(cache.get(token(100)), undefined)
+})
