@@ -10,7 +10,7 @@
  *     `request.auth` decoration type-checks;
  * (d) the installed `gatehouse-gateway check --config` and `gatehouse-issuer --version` run.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
@@ -41,8 +41,11 @@ async function run (command: string, args: string[], cwd: string, timeoutMs = 60
   return { code, output }
 }
 
-/** A long-running node process in `cwd`, stopped in teardown. */
-function serve (cwd: string, args: string[], env: Record<string, string>): { output: () => string } {
+/**
+ * A long-running node process in `cwd`, stopped when the subtest `t` ends: before tap removes
+ * the file's testdir at its end, which a process still writing there would make fail.
+ */
+function serve (t: Test, cwd: string, args: string[], env: Record<string, string>): { output: () => string } {
   const child = spawn(process.execPath, args, { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   reapOnExit(child)
   let output = ''
@@ -170,7 +173,7 @@ t.test('(a, b) the plugin from its tarball validates a real token of the install
   config.dataDir = join(esm, 'issuer-data')
   config.log = { level: 'warn' }
   writeConfigFile(join(esm, 'issuer.yaml'), config)
-  const issuer = serve(esm, ['node_modules/@gatehouse/issuer/bin/gatehouse-issuer.js', '--config', 'issuer.yaml'], {})
+  const issuer = serve(t, esm, ['node_modules/@gatehouse/issuer/bin/gatehouse-issuer.js', '--config', 'issuer.yaml'], {})
   await waitFor(`the installed issuer (${issuer.output().slice(-300)})`, async () => await statusOf(`${config.issuer}/readyz`) === 200 ? true : undefined)
 
   const as = await oauth.processDiscoveryResponse(new URL(config.issuer), await oauth.discoveryRequest(new URL(config.issuer), { [oauth.allowInsecureRequests]: true }))
@@ -180,7 +183,7 @@ t.test('(a, b) the plugin from its tarball validates a real token of the install
 
   for (const [kind, dir, file] of [['ESM', esm, 'app.mjs'], ['CommonJS', cjs, 'app.cjs']] as const) {
     const appPort = await freePort()
-    const app = serve(dir, [file], { ISSUER: config.issuer, PORT: String(appPort) })
+    const app = serve(t, dir, [file], { ISSUER: config.issuer, PORT: String(appPort) })
     await waitFor(`the ${kind} app (${app.output().slice(-300)})`, () => app.output().includes('listening') ? true : undefined)
     const url = `http://127.0.0.1:${appPort}/read`
     t.equal(await statusOf(url, { authorization: `Bearer ${token.access_token}` }), 200, `${kind}: 200 with the token`)
