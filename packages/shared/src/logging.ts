@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import proxyAddr from '@fastify/proxy-addr'
 import type { FastifyServerOptions, RawRequestDefaultExpression } from 'fastify'
+import { RequestLogger } from './request-logger.ts'
 import { isFromTrustedProxy, type ProxyTrust } from './trust-proxy.ts'
 
 export type { ProxyTrust }
@@ -52,6 +53,8 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
  *   anyone else could pick ids to forge or muddle a trail. Otherwise a new UUID.
  * - The IP is what `request.ip` says: the peer, or with trusted proxies the right-most
  *   X-Forwarded-For entry that is not one of them.
+ * `request.log` is a {@link RequestLogger}: it writes what a pino child with these bindings
+ * would, without making one per request.
  */
 export function requestIdentity (trust: ProxyTrust): Pick<FastifyServerOptions, 'genReqId' | 'childLoggerFactory'> {
   return {
@@ -60,7 +63,7 @@ export function requestIdentity (trust: ProxyTrust): Pick<FastifyServerOptions, 
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) && isFromTrustedProxy(trust, raw) ? incoming : randomUUID()
     },
     childLoggerFactory: function (logger, bindings, options, raw) {
-      return logger.child({ ...bindings, ip: clientIp(trust, raw) }, options)
+      return new RequestLogger(logger, { ...bindings, ip: clientIp(trust, raw) }, options)
     }
   }
 }

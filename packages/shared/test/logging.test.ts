@@ -36,9 +36,10 @@ t.test('request ids: a trusted proxy\'s sane one is kept, anyone else\'s replace
 t.test('every request\'s logger carries the client IP: the peer, or behind a trusted proxy the client it names', async (t) => {
   const childBindings = (trust: Parameters<typeof requestIdentity>[0], peer: string, forwardedFor?: string): Record<string, unknown> => {
     let bound: Record<string, unknown> = {}
-    const logger = { child: (bindings: Record<string, unknown>) => { bound = bindings; return logger } }
-    const factory = requestIdentity(trust).childLoggerFactory as unknown as (l: unknown, b: object, o: object, raw: unknown) => unknown
-    factory(logger, { reqId: 'r1' }, {}, { headers: forwardedFor === undefined ? {} : { 'x-forwarded-for': forwardedFor }, socket: { remoteAddress: peer }, connection: { remoteAddress: peer } })
+    // The parent writes a plain-object line with the request's bindings in front (request-logger.ts).
+    const logger = { info: (line: Record<string, unknown>) => { bound = line } }
+    const factory = requestIdentity(trust).childLoggerFactory as unknown as (l: unknown, b: object, o: object, raw: unknown) => { info: (line: object) => void }
+    factory(logger, { reqId: 'r1' }, {}, { headers: forwardedFor === undefined ? {} : { 'x-forwarded-for': forwardedFor }, socket: { remoteAddress: peer }, connection: { remoteAddress: peer } }).info({})
     return bound
   }
   t.same(childBindings(false, '203.0.113.9', '6.6.6.6'), { reqId: 'r1', ip: '203.0.113.9' }, 'no trusted proxy: the peer, whatever X-Forwarded-For says')
