@@ -5,7 +5,7 @@
  *
  *   pnpm bench:gateway [--rounds 3] [--duration 5] [--warmup 3] [--connections 50]
  *                      [--tokens 20000] [--revocations 1000000] [--samples 200]
- *                      [--scenarios a,b,c,d,e,f] [--max-other 10] [--retry-budget 60]
+ *                      [--scenarios a,b,c,d,e,f] [--max-other 10] [--retry-budget 60] [--settle 2]
  *                      [--gateway-root DIR] [--baseline-root DIR] [--tracing] [--cpu-prof]
  *
  * --baseline-root DIR adds gatehouse-baseline: the gateway of another (built) work tree, started
@@ -43,6 +43,8 @@ type ScenarioId = typeof SCENARIOS[number]
 
 interface Options extends GatewaySettings {
   scenarios: Set<ScenarioId>
+  /** (c): seconds of the same paced load, not measured, before each round (see runRounds). */
+  settle: number
   cpuProf: boolean
   /** Leave HAProxy out (a machine without it). */
   skipHaproxy: boolean
@@ -60,6 +62,7 @@ function readSettings (): Options {
       samples: { type: 'string', default: '200' },
       'max-other': { type: 'string', default: '10' },
       'retry-budget': { type: 'string', default: '60' },
+      settle: { type: 'string', default: '2' },
       scenarios: { type: 'string', default: SCENARIOS.join(',') },
       'gateway-root': { type: 'string', default: join(BENCH, '..') },
       'baseline-root': { type: 'string' },
@@ -73,7 +76,7 @@ function readSettings (): Options {
     if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`)
     return n
   }
-  const nonNegative = (name: 'max-other' | 'retry-budget'): number => {
+  const nonNegative = (name: 'max-other' | 'retry-budget' | 'settle'): number => {
     const n = Number(values[name])
     if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a number >= 0`)
     return n
@@ -96,6 +99,7 @@ function readSettings (): Options {
     samples: positive('samples'),
     maxOther: nonNegative('max-other'),
     retryBudget: nonNegative('retry-budget'),
+    settle: nonNegative('settle'),
     serverCpu: CPU.server,
     loadCpu: CPU.load,
     gatewayRoot: resolve(values['gateway-root']),
@@ -192,9 +196,21 @@ type TokenCursor = Map<string, number>
 /** Requests each server answered under wrk (warm-ups, rounds, re-runs), by name: the traced gateway's spans per request. */
 const answered = new Map<string, number>()
 
-async function runRounds (title: string, targets: Target[], rounds: number, warmup: number, budget: RetryBudget, load: (t: Target, duration: number) => WrkLoad, cursor?: TokenCursor): Promise<ServerRounds[]> {
+/**
+ * `settle`: seconds of the round's own load, not measured, before each round and each re-run.
+ * In (c) a server has sat idle while the others ran (20 s and more): V8 has shrunk its young
+ * generation and the first second of load goes into growing it back (40-50 scavenges instead of
+ * 6, a p99 of 15-18 ms against 3-7 ms in the seconds after, for every peer). A gateway at half
+ * load in production is not idle between requests, so (c) measures the steady state.
+ */
+async function runRounds (title: string, targets: Target[], rounds: number, warmup: number, budget: RetryBudget, load: (t: Target, duration: number) => WrkLoad, cursor?: TokenCursor, settle = 0): Promise<ServerRounds[]> {
   const results = targets.map((t) => ({ name: t.name, rounds: [] as WrkResult[] }))
   const run = async (t: Target, spec: WrkLoad): Promise<WrkResult> => {
+    if (settle > 0) {
+      const s = await wrk({ ...spec, duration: settle })
+      answered.set(t.name, (answered.get(t.name) ?? 0) + s.requests)
+      if (!isClean(s)) throw new Error(`${t.name} failed requests while settling before a round: ${describe(s)}`)
+    }
     const r = await wrk(spec)
     answered.set(t.name, (answered.get(t.name) ?? 0) + r.requests)
     cursor?.set(t.name, (cursor.get(t.name) ?? 0) + r.requests + 2 * spec.connections)
@@ -337,7 +353,7 @@ async function main (): Promise<number> {
     const rate = median(bareA?.rounds.map((r) => r.requestsPerSecond) ?? []) / 2
     // Each connection: one request, then a pause; the latency (~0.3 ms here) is allowed for.
     const delayMs = Math.max(0, settings.connections * 1000 / rate - 0.3)
-    const servers = await runRounds('(c)', targets.filter((t) => t.name !== GATEWAY_1M), settings.rounds, 0, budget, (t, d) => ({ ...base(t, d), token, delayMs }))
+    const servers = await runRounds('(c)', targets.filter((t) => t.name !== GATEWAY_1M), settings.rounds, 0, budget, (t, d) => ({ ...base(t, d), token, delayMs }), undefined, settings.settle)
     scenarios.push({ id: 'c', title: 'one valid token, paced at half the bare proxy\'s (a) rate: latency added', servers, pace: { rate, delayMs } })
   }
   if (has('e')) {

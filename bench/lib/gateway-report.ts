@@ -16,6 +16,8 @@ export interface GatewaySettings {
   maxOther: number
   /** Seconds the whole run may spend re-running disturbed rounds */
   retryBudget: number
+  /** (c): seconds of the paced load, not measured, before each round */
+  settle: number
   serverCpu: number
   loadCpu: number
   /** Work tree whose gateway ran */
@@ -225,7 +227,7 @@ export function render (scenarios: Scenario[], extras: Extras, settings: Gateway
     '',
     `- machine: ${host}`,
     `- versions: ${versions}`,
-    `- ${settings.rounds} interleaved rounds of ${settings.duration} s per server and scenario, after a ${settings.warmup} s warm-up each in (a) and (b); ` +
+    `- ${settings.rounds} interleaved rounds of ${settings.duration} s per server and scenario, after a ${settings.warmup} s warm-up each in (a) and (b), and in (c) ${settings.settle} s of the same paced load, not measured, right before each round; ` +
       `wrk, 1 thread, ${settings.connections} connections; every column is the median over rounds`,
     `- a round with more than ${settings.maxOther} % other load on either CPU was run again (the least disturbed run counts), within ${settings.retryBudget} s for the whole run: ` +
       `${extras.retries ?? 0} re-runs`,
