@@ -41,8 +41,8 @@ export class RequestLog extends LogController {
     if (auth != null) { line.client_id = auth.client_id; line.sub = auth.sub }
     if (error == null) request.log.info(line, 'request completed')
     // Answers cut after they began (forward.ts): the status is the upstream's, the body short.
-    else if (error.name === 'ClientGone') request.log.info({ ...line, aborted: true }, 'request aborted by the client')
-    else if (error.name === 'UpstreamCut') request.log.warn({ ...line, err: error.message }, 'request cut short by its upstream')
-    else request.log.error({ ...line, err: error }, 'request errored')
+    else if (error.name === 'ClientGone') request.log.info(Object.assign(line, { aborted: true }), 'request aborted by the client')
+    else if (error.name === 'UpstreamCut') request.log.warn(Object.assign(line, { err: error.message }), 'request cut short by its upstream')
+    else request.log.error(Object.assign(line, { err: error }), 'request errored')
   }
 }

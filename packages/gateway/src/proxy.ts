@@ -200,7 +200,8 @@ export function proxyRoutes (deps: ProxyDeps) {
                 withoutUpstreamCors(headers)
                 headers.vary = headers.vary === undefined ? 'Origin' : `${String(headers.vary)}, Origin`
               }
-              const out: OutgoingHttpHeaders = ownFields ? { ...reply.getHeaders() as OutgoingHttpHeaders, ...headers } : headers
+              // Object.assign, not a spread (which V8 allocates in the old generation: request-logger.ts).
+              const out: OutgoingHttpHeaders = ownFields ? Object.assign({}, reply.getHeaders() as OutgoingHttpHeaders, headers) : headers
               // An HTTP/1.1 connection whose request body was not read to its end cannot carry another request.
               if (!http2 && !request.raw.complete) out.connection = 'close'
               out['x-request-id'] = request.id

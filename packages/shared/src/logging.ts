@@ -63,7 +63,8 @@ export function requestIdentity (trust: ProxyTrust): Pick<FastifyServerOptions, 
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) && isFromTrustedProxy(trust, raw) ? incoming : randomUUID()
     },
     childLoggerFactory: function (logger, bindings, options, raw) {
-      return new RequestLogger(logger, { ...bindings, ip: clientIp(trust, raw) }, options)
+      // Object.assign rather than a spread: see request-logger.ts (#write).
+      return new RequestLogger(logger, Object.assign({}, bindings, { ip: clientIp(trust, raw) }), options)
     }
   }
 }
