@@ -234,7 +234,7 @@ export function render (scenarios: Scenario[], extras: Extras, settings: Gateway
     `- servers pinned to CPU ${settings.serverCpu} (one under load at a time, the others idle); wrk, the upstream, Redis and the issuer on CPU ${settings.loadCpu}`,
     '- request: `GET /api/hello` with `Authorization: Bearer <ES256 at+jwt>` (client_credentials, scope api:read, aud demo-api, from the real issuer); ' +
       'the proxies strip `/api` and forward to the upstream (node:http, a small JSON body); "upstream" is that server hit directly (its row shares CPU ' + settings.loadCpu + ' with wrk)',
-    `- ${GATEWAY}: packages/gateway/bin/gatehouse-gateway.js from ${settings.gatewayRoot}, route auth required + aud demo-api + scope api:read, local validation ` +
+    `- ${GATEWAY}: packages/gateway/bin/gatehouse-gateway.js from ${settings.gatewayRoot}, run as a program (its launcher, on the one CPU: node --single-threaded-gc), route auth required + aud demo-api + scope api:read, local validation ` +
       '(verified-token cache: default 10,000), revocation mirror on Redis, request log at info to /dev/null, no rate limit; ' +
       `${GATEWAY_1M}: the same with ${fixed(settings.revocations)} jti entries seeded into Redis before it started`,
     ...(settings.baselineRoot === undefined

@@ -190,16 +190,21 @@ routes:
 }
 
 /**
- * packages/gateway/bin/gatehouse-gateway.js as shipped; ready once /readyz says the keys are
- * loaded and the revocation mirror synced (so a 1M-entry list is loaded before it serves).
- * `root` is the work tree whose gateway runs.
+ * packages/gateway/bin/gatehouse-gateway.js as shipped, run as a program (the installed bin);
+ * ready once /readyz says the keys are loaded and the revocation mirror synced (so a
+ * 1M-entry list is loaded before it serves). `root` is the work tree whose gateway runs.
+ * Pinned to one CPU, the bin's launcher starts node with --single-threaded-gc (docs/operations.md,
+ * "One CPU"). node flags (--cpu-prof: not allowed in NODE_OPTIONS) need node on the command
+ * line: the flag is then given here, as the launcher would.
  */
 export async function startGateway (name: string, cpu: number, setup: GatewaySetup, nodeFlags: string[], root = ROOT): Promise<Proc & { startMs: number }> {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const config = await tempFile(`${name}.yaml`, gatewayYaml(port, setup))
   const started = performance.now()
-  const proc = await startPinned(name, cpu, ['node', ...nodeFlags, join(root, 'packages/gateway/bin/gatehouse-gateway.js'), '--config', config], setup.env ?? {}, url, '/readyz')
+  const bin = join(root, 'packages/gateway/bin/gatehouse-gateway.js')
+  const command = nodeFlags.length === 0 ? [bin] : ['node', '--single-threaded-gc', ...nodeFlags, bin]
+  const proc = await startPinned(name, cpu, [...command, '--config', config], setup.env ?? {}, url, '/readyz')
   return { ...proc, startMs: performance.now() - started }
 }
 

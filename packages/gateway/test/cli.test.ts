@@ -5,7 +5,8 @@
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort } from '@gatehouse/test-kit/redis-harness'
@@ -66,6 +67,46 @@ routes:
   const res = run('check', '--config', file)
   t.equal(res.status, 1)
   t.match(res.stderr, /gateway\.yaml:3:52 routes\[0\]\.scopes\.GTE "GTE" is not an HTTP method/)
+})
+
+t.test('run as a program: node --single-threaded-gc on one CPU, or as GATEHOUSE_SINGLE_THREADED_GC says', async (t) => {
+  const cpus = availableParallelism()
+  t.ok(cpus >= 2, `this test needs 2 CPUs to tell one from more (${cpus})`)
+  const root = t.testdir()
+  const dir = join(root, 'a dir')
+  mkdirSync(dir)
+  // What node was started with, from inside it (NODE_OPTIONS passes through the shell's exec).
+  const probe = join(root, 'probe.cjs')
+  writeFileSync(probe, 'process.stderr.write("execArgv=" + JSON.stringify(process.execArgv) + "\\n")\n')
+  const config = join(dir, 'gateway file.yaml')
+  writeFileSync(config, readFileSync(DEMO))
+  const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  // taskset sets the process's CPU set, as Docker's --cpuset-cpus does; the bin itself is executed.
+  const launch = (cpuList: string, args: string[], choice?: string): { status: number | null, stdout: string, execArgv: unknown } => {
+    const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: '', NODE_OPTIONS: [...SOURCE_NODE_ARGS, '--require', probe].join(' ') }
+    delete env.GATEHOUSE_SINGLE_THREADED_GC
+    if (choice !== undefined) env.GATEHOUSE_SINGLE_THREADED_GC = choice
+    const res = spawnSync('taskset', ['-c', cpuList, BIN, ...args], { encoding: 'utf8', env })
+    const line = /^execArgv=(.*)$/m.exec(res.stderr)?.[1]
+    return { status: res.status, stdout: res.stdout, execArgv: line === undefined ? res.stderr : JSON.parse(line) }
+  }
+  const all = `0-${cpus - 1}`
+  const cases: Array<[string, string | undefined, string[]]> = [
+    ['0', undefined, ['--single-threaded-gc']],
+    [all, undefined, []],
+    [all, 'true', ['--single-threaded-gc']],
+    ['0', '0', []]
+  ]
+  for (const [cpuList, choice, expected] of cases) {
+    const res = launch(cpuList, ['--version'], choice)
+    t.equal(res.status, 0, `CPUs ${cpuList}, GATEHOUSE_SINGLE_THREADED_GC=${choice ?? '(unset)'}: exit 0`)
+    t.equal(res.stdout, `${version}\n`, 'the CLI ran')
+    t.same(res.execArgv, expected, `CPUs ${cpuList}, GATEHOUSE_SINGLE_THREADED_GC=${choice ?? '(unset)'}: node ${JSON.stringify(expected)}`)
+  }
+  // Arguments reach the CLI as they were given (a space in a path).
+  const check = launch('0', ['check', '--config', config])
+  t.equal(check.status, 0, 'check through the launcher: exit 0')
+  t.match(check.stdout, /gateway file\.yaml: ok, 2 routes/)
 })
 
 t.test('usage errors exit 1', async (t) => {
