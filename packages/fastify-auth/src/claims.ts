@@ -8,19 +8,39 @@ import type { AccessClaims } from './types.ts'
 const isText = (value: unknown): value is string => typeof value === 'string' && value !== ''
 const isTime = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value)
 
+/**
+ * The lists of a token's claims, frozen and shared by every token whose claim reads the same
+ * (one Map per claim, at most {@link SHARED_MAX} strings each; past that, a list of its own):
+ * a full verified-token cache then holds one `["demo-api"]` and one `["api:read"]`, not 10,000
+ * of each, and V8's major GC has that many objects fewer to mark (docs/architecture.md).
+ */
+const SHARED_MAX = 1000
+const sharedAudiences = new Map<string, string[]>()
+const sharedScopes = new Map<string, string[]>()
+const NONE = Object.freeze([]) as unknown as string[]
+
+function shared (lists: Map<string, string[]>, key: string, make: () => string[]): string[] {
+  let list = lists.get(key)
+  if (list === undefined) {
+    list = Object.freeze(make()) as string[]
+    if (lists.size < SHARED_MAX) lists.set(key, list)
+  }
+  return list
+}
+
 /** RFC 7519 4.1.3: aud is one string or an array of strings. */
 function readAudience (aud: unknown): string[] {
-  if (aud === undefined) return []
-  if (typeof aud === 'string') return [aud]
+  if (aud === undefined) return NONE
+  if (typeof aud === 'string') return shared(sharedAudiences, aud, () => [aud])
   if (Array.isArray(aud) && aud.every((a) => typeof a === 'string')) return aud as string[]
   throw new AuthError('bad_audience')
 }
 
 /** RFC 6749 3.3 (RFC 9068 2.2.3): scope is one space-separated string. */
 function readScope (scope: unknown): string[] {
-  if (scope === undefined) return []
+  if (scope === undefined) return NONE
   if (typeof scope !== 'string') throw new AuthError('malformed')
-  return scope.split(' ').filter((s) => s !== '')
+  return shared(sharedScopes, scope, () => scope.split(' ').filter((s) => s !== ''))
 }
 
 /**
