@@ -82,8 +82,8 @@ t.test('run as a program: node --single-threaded-gc on one CPU, or as GATEHOUSE_
   writeFileSync(config, readFileSync(DEMO))
   const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
   // taskset sets the process's CPU set, as Docker's --cpuset-cpus does; the bin itself is executed.
-  const launch = (cpuList: string, args: string[], choice?: string): { status: number | null, stdout: string, execArgv: unknown } => {
-    const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: '', NODE_OPTIONS: [...SOURCE_NODE_ARGS, '--require', probe].join(' ') }
+  const launch = (cpuList: string, args: string[], choice?: string, extra: NodeJS.ProcessEnv = {}): { status: number | null, stdout: string, execArgv: unknown } => {
+    const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: '', NODE_OPTIONS: [...SOURCE_NODE_ARGS, '--require', probe].join(' '), ...extra }
     delete env.GATEHOUSE_SINGLE_THREADED_GC
     if (choice !== undefined) env.GATEHOUSE_SINGLE_THREADED_GC = choice
     const res = spawnSync('taskset', ['-c', cpuList, BIN, ...args], { encoding: 'utf8', env })
@@ -103,6 +103,10 @@ t.test('run as a program: node --single-threaded-gc on one CPU, or as GATEHOUSE_
     t.equal(res.stdout, `${version}\n`, 'the CLI ran')
     t.same(res.execArgv, expected, `CPUs ${cpuList}, GATEHOUSE_SINGLE_THREADED_GC=${choice ?? '(unset)'}: node ${JSON.stringify(expected)}`)
   }
+  // GNU nproc prints OMP_NUM_THREADS when it is set (review finding): a machine learning
+  // container's OMP_NUM_THREADS=1 is no single CPU.
+  const omp = launch(all, ['--version'], undefined, { OMP_NUM_THREADS: '1', OMP_THREAD_LIMIT: '1' })
+  t.same(omp.execArgv, [], `CPUs ${all} with OMP_NUM_THREADS=1: node []`)
   // Arguments reach the CLI as they were given (a space in a path).
   const check = launch('0', ['check', '--config', config])
   t.equal(check.status, 0, 'check through the launcher: exit 0')
